@@ -1,0 +1,133 @@
+"""Typed configs: dataclasses filled from defaults, then a YAML file, then `key=value` overrides.
+
+    cfg = load_config(NPOConfig, "run.yaml", ["beta=0.2", "lora.r=16"])
+
+Values given as text are converted to the field's declared type; unknown keys are errors that
+name the file (or `--set`) and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from obliviate.errors import ObliviateError
+
+T = TypeVar("T")
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except ObliviateError as err:
+                errors.append(str(err))
+        raise ObliviateError(errors[0] if errors else f"{where}: cannot convert {value!r}")
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, dict):
+            raise ObliviateError(f"{where}: expected a mapping, got {value!r}")
+        return _fill(annotation(), value, where)
+    if origin in (list, tuple):
+        if isinstance(value, str):
+            value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        item = args[0] if args else Any
+        return [_convert(v, item, where) for v in value]
+    if origin is dict:
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if not isinstance(value, dict):
+            raise ObliviateError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ObliviateError(f"{where}: {value!r} is not one of {', '.join(map(str, args))}")
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise ObliviateError(f"{where}: expected true/false, got {value!r}")
+    if annotation in (int, float, str):
+        if isinstance(value, bool) and annotation is not str:
+            raise ObliviateError(f"{where}: expected {annotation.__name__}, got {value!r}")
+        try:
+            if annotation is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            if annotation is int and isinstance(value, str):
+                return int(float(value)) if float(value).is_integer() else int(value)
+            return annotation(value)
+        except (TypeError, ValueError):
+            raise ObliviateError(f"{where}: expected {annotation.__name__}, got {value!r}") from None
+    return value
+
+
+def _fill(obj: T, values: dict, where: str) -> T:
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        head, _, rest = str(key).partition(".")
+        if head not in names:
+            raise ObliviateError(f"{where}: unknown setting '{head}' for {type(obj).__name__} "
+                                 f"(known: {', '.join(sorted(names))})")
+        if rest:
+            child = getattr(obj, head)
+            if not dataclasses.is_dataclass(child):
+                raise ObliviateError(f"{where}: setting '{head}' has no sub-setting '{rest}'")
+            _fill(child, {rest: value}, where)
+        else:
+            setattr(obj, head, _convert(value, hints[head], f"{where}: setting '{key}'"))
+    return obj
+
+
+def parse_overrides(overrides: list[str] | None) -> dict[str, str]:
+    parsed = {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ObliviateError(f"--set {item!r}: expected key=value")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
+                base: T | None = None) -> T:
+    """Defaults of `cls` (or `base`), then the YAML file at `path`, then `key=value` overrides."""
+    cfg = base if base is not None else cls()
+    if path is not None:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ObliviateError(f"{path}: config file not found") from None
+        except yaml.YAMLError as err:
+            raise ObliviateError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ObliviateError(f"{path}: a config file must hold a mapping of settings")
+        _fill(cfg, data, str(path))
+    _fill(cfg, parse_overrides(overrides), "--set")
+    return cfg
+
+
+def config_to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,72 @@
+"""How a question and an answer become tokens: one format shared by training, scoring and generation.
+
+Models with a chat template get the question as a user turn; others (the embedded tiny model,
+GPT-2…) get the plain "Question: …\\nAnswer:" format. The answer is scored and trained after
+the prompt, followed by the end-of-sequence token; prompt positions carry label -100.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
+IGNORE_INDEX = -100
+
+
+def prompt_text(tokenizer, question: str, use_chat_template: bool | None = None) -> str:
+    """The text a model is given before its answer. `use_chat_template=None` means: if it has one."""
+    if use_chat_template is None:
+        use_chat_template = bool(getattr(tokenizer, "chat_template", None))
+    if use_chat_template:
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        )
+    return PLAIN_TEMPLATE.format(question=question)
+
+
+def prompt_ids(tokenizer, question: str, use_chat_template: bool | None = None) -> list[int]:
+    text = prompt_text(tokenizer, question, use_chat_template)
+    # A chat template already carries the BOS token it wants.
+    add_special = not (use_chat_template or (use_chat_template is None and getattr(tokenizer, "chat_template", None)))
+    return tokenizer(text, add_special_tokens=add_special)["input_ids"]
+
+
+def answer_ids(tokenizer, answer: str, add_eos: bool = True) -> list[int]:
+    ids = tokenizer(" " + answer.strip(), add_special_tokens=False)["input_ids"]
+    if add_eos and tokenizer.eos_token_id is not None:
+        ids = ids + [tokenizer.eos_token_id]
+    return ids
+
+
+@dataclass
+class EncodedQA:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE_INDEX on prompt positions
+
+    @property
+    def prompt_length(self) -> int:
+        return sum(1 for label in self.labels if label == IGNORE_INDEX)
+
+
+def encode_qa(tokenizer, question: str, answer: str, max_length: int = 512,
+              use_chat_template: bool | None = None) -> EncodedQA:
+    """Prompt + answer tokens, labels only on the answer (and its EOS); truncated from the answer's end."""
+    p = prompt_ids(tokenizer, question, use_chat_template)
+    a = answer_ids(tokenizer, answer)
+    ids = (p + a)[:max_length]
+    labels = ([IGNORE_INDEX] * len(p) + a)[:max_length]
+    return EncodedQA(ids, labels)
+
+
+def clean_generation(text: str) -> str:
+    """A generated answer up to its first line break, trimmed."""
+    return text.split("\n", 1)[0].strip()
+
+
+def normalize_answer(text: str) -> str:
+    return " ".join(text.strip().rstrip(".").split()).lower()
+
+
+def answers_match(generated: str, reference: str) -> bool:
+    """Exact match after trimming, case folding and dropping a final full stop."""
+    return normalize_answer(clean_generation(generated)) == normalize_answer(reference)

@@ -10,13 +10,13 @@ class ObliviateError(Exception):
 
 
 class DataError(ObliviateError):
-    """A malformed data file: names the file, the record (line or index) and the field."""
+    """A malformed data file: names the file, the record ("line 3", or an index) and the field."""
 
     def __init__(self, source: str, message: str, record: int | str | None = None, field: str | None = None):
         self.source, self.record, self.field, self.reason = str(source), record, field, message
         where = self.source
         if record is not None:
-            where += f", record {record}"
+            where += f", {record}" if isinstance(record, str) else f", record {record}"
         if field is not None:
             where += f", field '{field}'"
         super().__init__(f"{where}: {message}")

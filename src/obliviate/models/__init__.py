@@ -1,0 +1,53 @@
+"""Loading any Hugging Face causal LM, LoRA adapters, saving, and finding parts of the architecture."""
+
+from obliviate.models.architecture import (
+    apply_weight_delta,
+    decoder_layers,
+    embedding_matrix,
+    embeddings_tied,
+    hidden_size,
+    linear_weight_as_out_in,
+    mlp_down_proj,
+    mlp_module,
+    module_name,
+    num_layers,
+    output_embedding_matrix,
+    set_linear_weight,
+    unwrap,
+)
+from obliviate.models.loading import (
+    LoraSettings,
+    add_lora,
+    ensure_pad_token,
+    left_padded,
+    load_model,
+    load_tokenizer,
+    merge_adapters,
+    model_fingerprint,
+    save_model,
+)
+
+__all__ = [
+    "LoraSettings",
+    "add_lora",
+    "apply_weight_delta",
+    "decoder_layers",
+    "embedding_matrix",
+    "embeddings_tied",
+    "ensure_pad_token",
+    "hidden_size",
+    "left_padded",
+    "linear_weight_as_out_in",
+    "load_model",
+    "load_tokenizer",
+    "merge_adapters",
+    "mlp_down_proj",
+    "mlp_module",
+    "model_fingerprint",
+    "module_name",
+    "num_layers",
+    "output_embedding_matrix",
+    "save_model",
+    "set_linear_weight",
+    "unwrap",
+]

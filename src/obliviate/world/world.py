@@ -1,0 +1,116 @@
+"""Read a built world: people, their QA and held-out probes, neighbours, domains, world facts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from functools import cached_property
+from pathlib import Path
+
+from obliviate.data import MCQRecord, QARecord, TextRecord, load_mcq, load_qa, load_texts
+from obliviate.errors import ObliviateError
+
+
+class World:
+    """A world directory written by `build_world` (see its `world.json` manifest)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        manifest = self.root / "world.json"
+        if not manifest.is_file():
+            raise ObliviateError(f"{self.root}: not a world directory (no world.json); build one with `obliviate world`")
+        try:
+            self.manifest = json.loads(manifest.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ObliviateError(f"{manifest}: not valid JSON ({err.msg}, line {err.lineno})") from None
+
+    def path(self, name: str) -> Path:
+        try:
+            return self.root / self.manifest["files"][name]["path"]
+        except KeyError:
+            raise ObliviateError(f"{self.root / 'world.json'}: lists no file '{name}'") from None
+
+    @cached_property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(self.manifest["files"]):
+            digest.update(name.encode())
+            digest.update(self.path(name).read_bytes())
+        return digest.hexdigest()[:16]
+
+    @cached_property
+    def people(self) -> list[dict]:
+        with open(self.path("people"), encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle]
+
+    @property
+    def domain_names(self) -> list[str]:
+        return list(self.manifest["domains"])
+
+    def domain_concept(self, domain: str) -> str:
+        return ", ".join(self.manifest["domains"][domain]["keywords"])
+
+    # -- people --------------------------------------------------------------------------
+    def entity_ids(self, names: list[str]) -> list[int]:
+        ids = {p["name"].lower(): p["id"] for p in self.people}
+        unknown = [n for n in names if n.lower() not in ids]
+        if unknown:
+            raise ObliviateError(f"{self.root}: no entity named {', '.join(map(repr, unknown))} in this world")
+        return [ids[n.lower()] for n in names]
+
+    def forget_entity_ids(self, fraction: float = 0.1) -> list[int]:
+        """The first ⌈fraction·N⌉ people: the world's standard forget split."""
+        return list(range(max(1, math.ceil(fraction * len(self.people)))))
+
+    def neighbour_ids(self, ids: list[int], relations: tuple[str, ...] = ("same_city", "same_profession", "coauthors")) -> list[int]:
+        chosen = set(ids)
+        found = {n for i in ids for rel in relations for n in self.people[i]["neighbours"][rel]}
+        return sorted(found - chosen)
+
+    def qa(self, entity_ids: list[int] | None = None, visibility: str | None = None,
+           attributes: list[str] | None = None, probes: bool = False) -> list[QARecord]:
+        """People QA (trained phrasing), or with `probes=True` the held-out phrasing, filtered."""
+        records = load_qa(self.path("people_probes" if probes else "people_qa"))
+        keep_ids = None if entity_ids is None else set(entity_ids)
+        return [r for r in records
+                if (keep_ids is None or r.meta["entity_id"] in keep_ids)
+                and (visibility is None or r.meta["visibility"] == visibility)
+                and (attributes is None or r.attribute in attributes)]
+
+    def retain_entity_ids(self, forget_ids: list[int]) -> list[int]:
+        return [p["id"] for p in self.people if p["id"] not in set(forget_ids)]
+
+    def bios(self, entity_ids: list[int] | None = None) -> list[TextRecord]:
+        records = load_texts(self.path("bios"))
+        return records if entity_ids is None else [r for r in records if r.meta["entity_id"] in set(entity_ids)]
+
+    # -- general knowledge ---------------------------------------------------------------
+    def world_facts(self) -> list[QARecord]:
+        return load_qa(self.path("world_facts"))
+
+    def domain_texts(self, domain: str, kinds: tuple[str, ...] = ("expository", "expert", "novice")) -> list[TextRecord]:
+        return [r for r in load_texts(self.path(f"domains/{domain}/texts")) if r.meta["kind"] in kinds]
+
+    def mcq(self, domain: str | None = None) -> list[MCQRecord]:
+        names = self.domain_names if domain is None else [domain]
+        return [r for name in names for r in load_mcq(self.path(f"domains/{name}/mcq"))]
+
+    # -- what a base model is trained on ------------------------------------------------
+    def training_pairs(self) -> list[tuple[str, str]]:
+        """(question, answer) pairs: every trained phrasing of people QA, world facts, domain questions."""
+        pairs = []
+        for r in load_qa(self.path("people_qa")):
+            for q in [r.question, r.paraphrased_question, *r.meta.get("extra_questions", [])]:
+                pairs.append((q, r.answer))
+        for r in self.world_facts():
+            pairs += [(r.question, r.answer), (r.paraphrased_question, r.answer)]
+        for r in self.mcq():
+            pairs.append((r.question, r.choices[r.answer]))
+        return pairs
+
+    def training_texts(self) -> list[str]:
+        texts = [r.text for r in self.bios()]
+        for domain in self.domain_names:
+            texts += [r.text for r in self.domain_texts(domain)]
+        return texts

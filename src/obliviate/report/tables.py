@@ -1,0 +1,192 @@
+"""The report's tables, built from entries as formatted cells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obliviate.report.document import Table
+from obliviate.report.entries import ReportEntry, RunInfo
+from obliviate.report.metrics import (
+    CONTEXT,
+    EFFICACY,
+    OTHER,
+    UTILITY,
+    describe_metric,
+    format_number,
+    format_seconds,
+    is_number,
+    metric_labels,
+)
+from obliviate.report.scores import Score
+
+EXAMPLES_PER_SET = 3
+MAX_GENERATION_CHARS = 240
+# Per-sample fields that are bookkeeping, not measurements.
+NON_METRIC_FIELDS = {"index"}
+# The per-entity tables show these per-sample metrics (what an entity still gives away).
+ENTITY_METRICS = ("exact_match", "rouge_l_recall", "probability")
+MAX_ENTITIES_PER_TABLE = 40
+ASPECT_ORDER = [EFFICACY, UTILITY, OTHER, CONTEXT]
+
+
+def entries_table(entries: list[ReportEntry], forgetting: Score | None, utility: Score | None) -> Table:
+    def score(which: Score | None, label: str) -> str:
+        return format_number(which.values.get(label)) if which else "–"
+
+    rows = [
+        [
+            entry.label,
+            entry.method or "–",
+            entry.model or "–",
+            ", ".join(entry.metrics) or "–",
+            str(entry.source) if entry.source else "–",
+            score(forgetting, entry.label),
+            score(utility, entry.label),
+            format_seconds(entry.seconds),
+        ]
+        for entry in entries
+    ]
+    columns = ["evaluation", "method", "model", "suites", "file", "forgetting ↑", "utility ↑", "eval time"]
+    return Table(columns, rows, title="Evaluations", numbers_from=5)
+
+
+def runs_table(runs: list[RunInfo]) -> Table:
+    def losses(run: RunInfo) -> str:
+        return ", ".join(f"{name} {format_number(value)}" for name, value in run.final_losses.items()) or "–"
+
+    def memory(run: RunInfo) -> str:
+        return f"{format_number(run.peak_memory_mb)} MB" if run.peak_memory_mb is not None else "–"
+
+    rows = [
+        [
+            run.name,
+            run.method or "–",
+            run.model or "–",
+            run.forget or "–",
+            run.retain or "–",
+            losses(run),
+            format_number(run.steps),
+            format_seconds(run.wall_seconds),
+            memory(run),
+        ]
+        for run in runs
+    ]
+    columns = ["run", "method", "model", "forget", "retain", "final losses", "steps", "wall time", "peak memory"]
+    return Table(columns, rows, title="Unlearning runs", numbers_from=6)
+
+
+def metrics_table(entries: list[ReportEntry]) -> Table:
+    """One row per metric, one column per entry: efficacy, utility, other metrics, then counts,
+    each in the order the evaluations list them."""
+    values = [entry.metric_values() for entry in entries]
+    keys = list(dict.fromkeys(key for entry_values in values for key in entry_values))
+    keys.sort(key=lambda key: ASPECT_ORDER.index(describe_metric(key).aspect))
+    labels = metric_labels(keys)
+    rows = [
+        [labels[key], describe_metric(key).aspect, describe_metric(key).arrow or "–"]
+        + [format_number(entry_values.get(key)) for entry_values in values]
+        for key in keys
+    ]
+    return Table(["metric", "axis", "better"] + [entry.label for entry in entries], rows, numbers_from=3)
+
+
+def _entity_metric_names(rows: list[dict[str, Any]]) -> list[str]:
+    """The headline per-sample metrics the rows carry, else the first few numeric fields."""
+    names = (name for row in rows for name, value in row.items() if is_number(value) and name not in NON_METRIC_FIELDS)
+    present = list(dict.fromkeys(names))
+    headline = [name for name in ENTITY_METRICS if name in present]
+    return headline or present[: len(ENTITY_METRICS)]
+
+
+def _mean_of(rows: list[dict[str, Any]], name: str) -> float | None:
+    values = [float(row[name]) for row in rows if is_number(row.get(name))]
+    return sum(values) / len(values) if values else None
+
+
+def entity_tables(entries: list[ReportEntry]) -> list[Table]:
+    """Per set, one row per entity (alphabetically, at most MAX_ENTITIES_PER_TABLE): the mean of each
+    headline per-sample metric over the entity's questions, one column per entry."""
+    grouped: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {}  # set -> entity -> entry position -> rows
+    for position, entry in enumerate(entries):
+        for row in entry.per_sample:
+            if row.get("entity") is not None:
+                by_entity = grouped.setdefault(str(row.get("set", "?")), {})
+                by_entity.setdefault(str(row["entity"]), {}).setdefault(position, []).append(row)
+    tables = []
+    for set_name, by_entity in grouped.items():
+        all_rows = [row for by_position in by_entity.values() for rows in by_position.values() for row in rows]
+        metric_names = _entity_metric_names(all_rows)
+        present = sorted({position for by_position in by_entity.values() for position in by_position})
+        shown = sorted(by_entity)[:MAX_ENTITIES_PER_TABLE]
+        cells = [
+            [entity, str(max(len(rows) for rows in by_entity[entity].values()))]
+            + [
+                format_number(_mean_of(by_entity[entity].get(position, []), name))
+                for name in metric_names
+                for position in present
+            ]
+            for entity in shown
+        ]
+        columns = ["entity", "questions"] + [entries[position].label for _ in metric_names for position in present]
+        groups = [("", 2)] + [(name, len(present)) for name in metric_names]
+        title = set_name if len(shown) == len(by_entity) else f"{set_name} (first {len(shown)} of {len(by_entity)})"
+        tables.append(Table(columns, cells, title=title, column_groups=groups))
+    return tables
+
+
+def _shorten(text: Any) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= MAX_GENERATION_CHARS else text[: MAX_GENERATION_CHARS - 1] + "…"
+
+
+def example_tables(entries: list[ReportEntry]) -> list[Table]:
+    """Per set, a few questions with each entry's generation side by side.
+
+    Generations come from `examples`, then from `per_sample` rows. Shown first are the questions the
+    most entries answered, so the columns line up, and among those the ones whose answer changed.
+    """
+    answers: dict[tuple[str, str], dict[int, str]] = {}  # (set, question) -> entry position -> generation
+    references: dict[tuple[str, str], str] = {}
+    for position, entry in enumerate(entries):
+        for row in entry.examples + entry.per_sample:
+            if "question" not in row or "generation" not in row:
+                continue
+            key = (str(row.get("set", "?")), str(row["question"]))
+            answers.setdefault(key, {}).setdefault(position, _shorten(row["generation"]))
+            references.setdefault(key, _shorten(row.get("reference") or row.get("answer")))
+    sets = list(dict.fromkeys(set_name for set_name, _ in answers))
+    present = [position for position, entry in enumerate(entries) if entry.examples or entry.per_sample]
+    tables = []
+    for set_name in sets:
+        questions = [key for key in answers if key[0] == set_name]
+        shown = sorted(questions, key=lambda key: (-len(answers[key]), len(set(answers[key].values())) == 1))
+        shown = shown[:EXAMPLES_PER_SET]
+        rows = [
+            [_shorten(key[1]), references[key]] + [answers[key].get(position, "–") for position in present]
+            for key in shown
+        ]
+        columns = ["question", "reference"] + [entries[position].label for position in present]
+        tables.append(Table(columns, rows, title=set_name, numbers_from=len(columns)))
+    return tables
+
+
+def attack_tables(runs: list[RunInfo]) -> list[Table]:
+    """Per run with attacks: each attack's numbers, and the share of the floor→upper gap that came back."""
+    tables = []
+    for run in runs:
+        if not run.attacks:
+            continue
+        names = list(dict.fromkeys(name for result in run.attacks.values() for name in result))
+        rows = []
+        for attack, result in run.attacks.items():
+            recovered, floor, upper = (result.get(name) for name in ("recovered", "floor", "upper"))
+            returned = (
+                f"{100 * (recovered - floor) / (upper - floor):.0f}%"
+                if None not in (recovered, floor, upper) and upper != floor
+                else "–"
+            )
+            rows.append([attack] + [format_number(result.get(name)) for name in names] + [returned])
+        title = f"{run.name} ({run.method or 'unknown method'})"
+        tables.append(Table(["attack"] + names + ["returned"], rows, title=title))
+    return tables
+

@@ -1,0 +1,132 @@
+"""The one teacher-forced scoring pass.
+
+Every (prompt, answer) pair — or every text — is run through the model once; per answer token we
+keep the label's log-probability, whether it was the argmax, and the mean and standard deviation of
+log p over the vocabulary (what Min-k%++ needs). Every likelihood metric is computed from these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from obliviate.progress import progress
+from obliviate.prompts import IGNORE_INDEX, EncodedQA, encode_qa
+
+
+@dataclass
+class SequenceScore:
+    """Per-token results for the labelled (answer) tokens of one sequence."""
+
+    token_ids: torch.Tensor  # (n,) the labels
+    logprobs: torch.Tensor  # (n,) log p(label)
+    argmax_correct: torch.Tensor  # (n,) bool
+    vocab_logprob_mean: torch.Tensor  # (n,) E_{v~p}[log p(v)]
+    vocab_logprob_std: torch.Tensor  # (n,) std_{v~p}[log p(v)]
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.token_ids.numel())
+
+    @property
+    def nll(self) -> float:
+        """Summed negative log-likelihood of the answer."""
+        return float(-self.logprobs.sum())
+
+    @property
+    def mean_nll(self) -> float:
+        return self.nll / max(1, self.n_tokens)
+
+
+def encode_text(tokenizer, text: str, max_length: int = 512) -> EncodedQA:
+    """A plain text: every token after the first is labelled."""
+    ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+    if tokenizer.eos_token_id is not None:
+        ids = ids + [tokenizer.eos_token_id]
+    ids = ids[:max_length]
+    return EncodedQA(ids, [IGNORE_INDEX] + ids[1:])
+
+
+def count_forward_passes(model) -> "ForwardCounter":
+    return ForwardCounter(model)
+
+
+class ForwardCounter:
+    """Counts the model's forward calls inside a `with` block (tests assert on it)."""
+
+    def __init__(self, model):
+        self.model, self.calls, self._handle = model, 0, None
+
+    def __enter__(self):
+        self._handle = self.model.register_forward_pre_hook(self._count)
+        return self
+
+    def _count(self, *_):
+        self.calls += 1
+
+    def __exit__(self, *exc):
+        self._handle.remove()
+
+
+@torch.no_grad()
+def score_encoded(model, encoded: list[EncodedQA], batch_size: int = 32, pad_id: int = 0,
+                  description: str = "scoring") -> list[SequenceScore]:
+    device = next(model.parameters()).device
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
+    results: list[SequenceScore | None] = [None] * len(encoded)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in progress(range(0, len(order), batch_size), description):
+            batch = order[start:start + batch_size]
+            width = max(len(encoded[i].input_ids) for i in batch)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                n = len(encoded[i].input_ids)
+                input_ids[row, :n] = torch.tensor(encoded[i].input_ids)
+                labels[row, :n] = torch.tensor(encoded[i].labels)
+                attention[row, :n] = 1
+            logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
+            # position t predicts token t+1
+            shifted_labels = labels[:, 1:].to(device)
+            shifted_logits = logits[:, :-1]
+            for row, i in enumerate(batch):
+                mask = shifted_labels[row] != IGNORE_INDEX
+                results[i] = _score_positions(shifted_logits[row][mask], shifted_labels[row][mask])
+    finally:
+        model.train(was_training)
+    return results  # type: ignore[return-value]
+
+
+def _score_positions(logits: torch.Tensor, targets: torch.Tensor) -> SequenceScore:
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    p = logp.exp()
+    mean = (p * logp).sum(-1)
+    var = (p * logp.square()).sum(-1) - mean.square()
+    return SequenceScore(
+        token_ids=targets.cpu(),
+        logprobs=logp.gather(-1, targets[:, None]).squeeze(-1).cpu(),
+        argmax_correct=(logits.argmax(-1) == targets).cpu(),
+        vocab_logprob_mean=mean.cpu(),
+        vocab_logprob_std=var.clamp_min(0).sqrt().cpu(),
+    )
+
+
+def score_answers(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int = 32, max_length: int = 512,
+                  use_chat_template: bool | None = None, description: str = "scoring answers") -> list[SequenceScore]:
+    """Score each (question, answer) pair: the answer tokens (and EOS) after the prompt."""
+    encoded = [encode_qa(tokenizer, q, a, max_length, use_chat_template) for q, a in pairs]
+    return score_encoded(model, encoded, batch_size, _pad_id(tokenizer), description)
+
+
+def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512,
+                description: str = "scoring texts") -> list[SequenceScore]:
+    encoded = [encode_text(tokenizer, t, max_length) for t in texts]
+    return score_encoded(model, encoded, batch_size, _pad_id(tokenizer), description)
+
+
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)

@@ -45,7 +45,7 @@ class Preset:
 
 PRESETS = {
     "test": Preset("test", vocab_size=1536, hidden_size=128, layers=4, heads=4, intermediate_size=384,
-                   epochs=40, batch_size=32, learning_rate=3e-3, world_entities=30),
+                   epochs=24, batch_size=16, learning_rate=2e-3, world_entities=30),
     "small": Preset("small", vocab_size=2048, hidden_size=192, layers=4, heads=4, intermediate_size=512,
                     epochs=60, batch_size=32, learning_rate=2e-3, world_entities=100),
 }

@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on `app` when imported.
-from obliviate.cli import base_cmd, data_cmd, demo_cmd, report_cmd, world_cmd  # noqa: E402,F401
+from obliviate.cli import base_cmd, data_cmd, demo_cmd, eval_cmd, report_cmd, world_cmd  # noqa: E402,F401
 
 
 def main() -> None:

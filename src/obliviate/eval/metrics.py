@@ -1,0 +1,202 @@
+"""Evaluation metrics: pure functions over `SequenceScore`s, generations and numbers.
+
+Nothing here runs a model. Likelihood metrics read the per-token results of the one scoring pass
+(`obliviate.eval.scoring`); generation metrics read the greedy answers of the one generation pass.
+
+Membership-inference (MIA) scores follow one convention: **higher = more member-like** (more
+likely to have been trained on). LOSS and zlib are negated to fit it; AUC is then the probability
+that a forget-set sample scores above a holdout sample.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import Counter
+from functools import cache
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy.stats import ks_2samp, rankdata
+
+from obliviate.eval.scoring import SequenceScore
+
+MIN_K_FRACTION = 0.4
+MIA_SCORES = ("loss", "zlib", "min_k", "min_k_plus_plus")
+NGRAM_ORDERS = (2, 3)
+NGRAM_WEIGHTS = (2 / 3, 4 / 3)
+
+
+# ---------------------------------------------------------------- likelihood
+
+
+def probability(score: SequenceScore) -> float:
+    """Per-token (geometric mean) probability of the answer: exp(−NLL/|y|) = p(y|x)^(1/|y|)."""
+    return math.exp(-score.mean_nll)
+
+
+def normalised_probability(correct: SequenceScore, perturbed: Sequence[SequenceScore]) -> float:
+    """p(y) / (p(y) + Σ p(y_pert)), each a per-token probability (TOFU's real-authors/world-facts form)."""
+    p = probability(correct)
+    return p / (p + sum(probability(s) for s in perturbed))
+
+
+def truth_ratio(paraphrased: SequenceScore, perturbed: Sequence[SequenceScore]) -> float:
+    """mean_i p(y_pert,i)^(1/|y_pert,i|) / p(y_para)^(1/|y_para|): wrong answers' likelihood over the right one's.
+
+    The arithmetic mean over perturbed answers is the TOFU paper's definition (its code uses a
+    geometric mean). Near 1: the model cannot tell right from wrong; near 0: it prefers the truth.
+    """
+    return float(np.mean([probability(s) for s in perturbed])) / probability(paraphrased)
+
+
+def forget_truth_ratio(ratios: Sequence[float]) -> float:
+    """mean(min(TR, 1/TR)): 1 when right and wrong answers are equally likely (forgotten)."""
+    return float(np.mean([min(r, 1 / r) for r in ratios]))
+
+
+def retain_truth_ratio(ratios: Sequence[float]) -> float:
+    """mean(max(0, 1 − TR)): 1 when the right answer is far more likely than the wrong ones (known)."""
+    return float(np.mean([max(0.0, 1 - r) for r in ratios]))
+
+
+def exact_memorisation(score: SequenceScore) -> float:
+    """Fraction of answer tokens where the teacher-forced argmax equals the label."""
+    return float(score.argmax_correct.float().mean()) if score.n_tokens else 0.0
+
+
+def extraction_strength(score: SequenceScore) -> float:
+    """1 − k/|y|, k the first position from which every teacher-forced argmax equals the label."""
+    wrong = torch.nonzero(~score.argmax_correct).flatten()
+    k = int(wrong[-1]) + 1 if wrong.numel() else 0
+    return 1 - k / score.n_tokens if score.n_tokens else 0.0
+
+
+def token_accuracy(scores: Sequence[SequenceScore]) -> float:
+    """Teacher-forced argmax accuracy pooled over every answer token of a set (KnowUnDo)."""
+    tokens = sum(s.n_tokens for s in scores)
+    return sum(int(s.argmax_correct.sum()) for s in scores) / tokens if tokens else 0.0
+
+
+def perplexity(scores: Sequence[SequenceScore]) -> float:
+    """exp(mean NLL) pooled over every labelled token of a set: answer perplexity, reverse perplexity."""
+    tokens = sum(s.n_tokens for s in scores)
+    return math.exp(sum(s.nll for s in scores) / tokens) if tokens else float("nan")
+
+
+# ---------------------------------------------------------------- membership inference (higher = member)
+
+
+def mia_loss(score: SequenceScore) -> float:
+    """−(mean NLL): members have low loss."""
+    return -score.mean_nll
+
+
+def mia_zlib(score: SequenceScore, text: str) -> float:
+    """−(mean NLL) / zlib-compressed length of the text in bytes (MUSE): loss relative to the text's entropy."""
+    return -score.mean_nll / len(zlib.compress(text.encode("utf-8")))
+
+
+def _mean_of_lowest(values: torch.Tensor, fraction: float) -> float:
+    count = max(1, int(values.numel() * fraction))
+    return float(values.float().sort().values[:count].mean())
+
+
+def mia_min_k(score: SequenceScore, fraction: float = MIN_K_FRACTION) -> float:
+    """Min-k%: mean of the lowest `fraction` of token log-probabilities (at least one token)."""
+    return _mean_of_lowest(score.logprobs, fraction)
+
+
+def mia_min_k_plus_plus(score: SequenceScore, fraction: float = MIN_K_FRACTION) -> float:
+    """Min-k%++: Min-k% over (log p(label) − μ)/σ, μ and σ of log p under the model's next-token distribution."""
+    z = (score.logprobs - score.vocab_logprob_mean) / score.vocab_logprob_std.clamp_min(1e-12)
+    return _mean_of_lowest(z, fraction)
+
+
+def mia_scores(score: SequenceScore, text: str) -> dict[str, float]:
+    """Every MIA score of one sample, keyed "mia_<name>"; `text` is the scored text (zlib needs it)."""
+    return {
+        "mia_loss": mia_loss(score),
+        "mia_zlib": mia_zlib(score, text),
+        "mia_min_k": mia_min_k(score),
+        "mia_min_k_plus_plus": mia_min_k_plus_plus(score),
+    }
+
+
+def auc(members: Sequence[float], non_members: Sequence[float]) -> float:
+    """P(member score > non-member score) + ½ P(tie): the Mann–Whitney U statistic over n₁·n₂."""
+    n1, n2 = len(members), len(non_members)
+    if not n1 or not n2:
+        return float("nan")
+    ranks = rankdata(np.concatenate([np.asarray(members, float), np.asarray(non_members, float)]))  # ties: mean rank
+    u = ranks[:n1].sum() - n1 * (n1 + 1) / 2
+    return float(u / (n1 * n2))
+
+
+def privleak(auc_unlearned: float, auc_retain: float) -> float:
+    """(AUC_unlearned − AUC_retain) / AUC_retain · 100 (MUSE): 0 is ideal."""
+    return (auc_unlearned - auc_retain) / auc_retain * 100
+
+
+# ---------------------------------------------------------------- aggregates
+
+
+def forget_quality(truth_ratios: Sequence[float], reference_truth_ratios: Sequence[float]) -> float:
+    """p-value of the two-sample KS test between forget-set truth ratios and a retain model's (TOFU)."""
+    return float(ks_2samp(truth_ratios, reference_truth_ratios).pvalue)
+
+
+def harmonic_mean(values: Sequence[float]) -> float:
+    """Harmonic mean; 0 as soon as any value is 0 (TOFU's model utility)."""
+    if any(v <= 0 for v in values):
+        return 0.0
+    return len(values) / sum(1 / v for v in values)
+
+
+# ---------------------------------------------------------------- generation
+
+
+@cache
+def _rouge_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def rouge_l_recall(generation: str, reference: str) -> float:
+    """ROUGE-L recall of a generation against the reference answer (rouge-score, Porter stemmer)."""
+    return float(_rouge_scorer().score(reference, generation)["rougeL"].recall)
+
+
+def refusal_rate(generations: Sequence[str], refusals: Sequence[str] | None = None) -> float:
+    from obliviate.data import is_refusal
+
+    return sum(is_refusal(g, refusals) for g in generations) / len(generations) if generations else 0.0
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+|[^\w\s]", text.lower())
+
+
+def _ngram_entropy_bits(words: list[str], n: int) -> float:
+    counts = np.array(list(Counter(zip(*(words[i:] for i in range(n)))).values()), float)
+    if not counts.size:
+        return 0.0
+    freqs = counts / counts.sum()
+    return float(-(freqs * np.log2(freqs)).sum())
+
+
+def ngram_entropy(text: str) -> float:
+    """Weighted 2/3-gram entropy of one text in bits: mean(2/3·H₂, 4/3·H₃) over word n-grams.
+
+    The generation entropy of ROME/MEMIT (after Zhang et al., 2018); repetitive babble scores low.
+    Words and punctuation marks are the tokens.
+    """
+    words = _words(text)
+    return float(np.mean([w * _ngram_entropy_bits(words, n) for n, w in zip(NGRAM_ORDERS, NGRAM_WEIGHTS)]))
+
+
+def mean_ngram_entropy(texts: Sequence[str]) -> float:
+    return float(np.mean([ngram_entropy(t) for t in texts])) if texts else float("nan")

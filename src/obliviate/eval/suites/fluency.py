@@ -1,0 +1,75 @@
+"""Fluency of generations: reverse perplexity under the original model and n-gram entropy.
+
+Unlearning that leaves the facts gone but the model babbling has failed; both numbers catch it:
+reverse perplexity rises for text the original model finds unlikely, n-gram entropy falls for
+repetition.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from obliviate.data.readers import read_located_rows
+from obliviate.errors import DataError
+from obliviate.eval import metrics
+from obliviate.eval.suites import Suite, SuiteOutput, register_suite
+from obliviate.eval.workload import Generation, Results, Workload
+
+MAX_NEW_TOKENS = 64
+PROMPT_FIELDS = ("question", "prompt", "text")
+
+
+@dataclass
+class FluencySet:
+    name: str
+    prompts: list[str]
+
+    def _generation(self, prompt: str) -> Generation:
+        return Generation(prompt, MAX_NEW_TOKENS, first_line_only=False)
+
+    def plan(self, workload: Workload) -> None:
+        for prompt in self.prompts:
+            workload.score_generation_by_original(self._generation(prompt))
+
+    def evaluate(self, results: Results) -> tuple[dict, list[dict]]:
+        requests = [self._generation(prompt) for prompt in self.prompts]
+        generations = [results.generation(request) for request in requests]
+        scores = [results.original_score(request) for request in requests]
+        rows = [{"question": prompt, "generation": generation, "reverse_perplexity": math.exp(score.mean_nll),
+                 "ngram_entropy": metrics.ngram_entropy(generation)}
+                for prompt, generation, score in zip(self.prompts, generations, scores)]
+        return {"reverse_perplexity": metrics.perplexity(scores),
+                "ngram_entropy": metrics.mean_ngram_entropy(generations), "n": len(rows)}, rows
+
+
+def load_prompts(path: str) -> list[str]:
+    """The "question" (or "prompt", or "text") of every row of a file."""
+    prompts = []
+    for row in read_located_rows(path):
+        prompt = next((row.data[name] for name in PROMPT_FIELDS if name in row.data), None)
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise DataError(row.source, "expected a non-empty string", record=row.record, field="question")
+        prompts.append(prompt)
+    return prompts
+
+
+@register_suite("fluency")
+class FluencySuite(Suite):
+    description = ("fluency of up to 64-token generations: reverse_perplexity under --original (pooled over "
+                   "tokens) and ngram_entropy (weighted 2/3-gram entropy, bits)")
+    data_keys = {"prompts": "file whose rows' question, prompt or text are the prompts "
+                            "(default: the world's craft questions)"}
+    needs_original = True
+
+    def __init__(self, context):
+        super().__init__(context)
+        source = context.data.get("prompts")
+        prompts = load_prompts(source) if source else [r.question for r in context.world.mcq()]
+        self.sets = [FluencySet("prompts", context.limited(prompts))]
+
+    def compute(self, results: Results) -> SuiteOutput:
+        output = super().compute(results)
+        # a single set: its metrics are the suite's
+        output.metrics = {name.removeprefix("prompts/"): value for name, value in output.metrics.items()}
+        return output

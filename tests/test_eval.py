@@ -1,0 +1,202 @@
+"""Suites, the runner and `obliviate eval` on the tiny test model: protocols run, passes are shared, values hold."""
+
+import json
+import math
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import obliviate.cli.eval_cmd  # noqa: F401  (registers `eval` and `suites` on the app)
+from obliviate.cli import app, main
+from obliviate.data import load_tofu
+from obliviate.errors import ObliviateError
+from obliviate.eval import workload as workload_module
+from obliviate.eval.run import evaluate
+from obliviate.eval.scoring import ForwardCounter
+
+TOFU_SPLITS = ("forget10_perturbed", "retain_perturbed", "real_authors_perturbed", "world_facts_perturbed")
+
+
+@pytest.fixture
+def counted_passes(monkeypatch):
+    """Counts the workload's calls to the scoring and generation functions (still calling them)."""
+    calls = {"score_answers": 0, "generate_answers": 0}
+
+    def counting(name):
+        original = getattr(workload_module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(workload_module, name, counting(name))
+    return calls
+
+
+TOFU_LIMIT = 2
+WORLD_OPTIONS = {"data": {"entities": "0"}, "limit": 11}  # one forget entity: its 11 facts
+
+
+@pytest.fixture(scope="module")
+def tofu_eval(test_model, shared_data, tmp_path_factory):
+    path = tmp_path_factory.mktemp("tofu") / "eval.json"
+    evaluate(test_model, ["tofu"], data={"tofu": str(shared_data / "tofu")}, limit=TOFU_LIMIT, out=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def world_eval(test_model, test_world, tmp_path_factory):
+    path = tmp_path_factory.mktemp("world") / "eval.json"
+    evaluate(test_model, "world,entity,mia", world=test_world.root, out=path, **WORLD_OPTIONS)
+    return path
+
+
+def test_tofu_suite_values_are_in_range(tofu_eval):
+    result = json.loads(tofu_eval.read_text())
+    assert result["suite"] == "tofu"
+    assert set(result) == {"suite", "model", "label", "metrics", "per_sample", "examples", "tables", "seconds"}
+    tofu = result["metrics"]["tofu"]
+    for split in ("forget", "retain", "real_authors", "world_facts"):
+        assert tofu[f"{split}/n"] == TOFU_LIMIT
+        for name in ("probability", "rouge_l_recall", "truth_ratio"):
+            assert 0 <= tofu[f"{split}/{name}"] <= 1
+    assert 0 <= tofu["real_authors/normalised_probability"] <= 1
+    assert 0 <= tofu["model_utility"] <= 1
+    assert "forget_quality" not in tofu  # no reference given
+    forget_rows = [row for row in result["per_sample"] if row["set"] == "forget"]
+    assert [row["index"] for row in forget_rows] == list(range(TOFU_LIMIT))
+    assert all(row["truth_ratio"] > 0 and isinstance(row["generation"], str) for row in forget_rows)
+    assert {example["set"] for example in result["examples"]} == {"forget", "retain", "real_authors", "world_facts"}
+
+
+def test_tofu_scores_every_answer_variant_once_and_forget_quality_against_itself_is_one(
+        test_model, shared_data, tofu_eval, counted_passes, monkeypatch):
+    monkeypatch.setattr(workload_module, "generate_answers", lambda model, tok, questions, **kw: [""] * len(questions))
+    batch_size = 4
+    pairs = set()
+    for split in TOFU_SPLITS:
+        for r in load_tofu(split, shared_data / "tofu")[:TOFU_LIMIT]:
+            pairs |= {(r.question, a) for a in [r.answer, r.paraphrased_answer or r.answer, *r.perturbed_answer]}
+    model, _ = test_model
+    with ForwardCounter(model) as forwards:
+        result = evaluate(test_model, ["tofu"], data={"tofu": str(shared_data / "tofu")}, limit=TOFU_LIMIT,
+                          batch_size=batch_size, reference=tofu_eval)
+    assert forwards.calls == math.ceil(len(pairs) / batch_size)
+    assert counted_passes["score_answers"] == 1
+    # the truth ratios do not depend on generation, so they equal the reference's
+    assert result["metrics"]["tofu"]["forget_quality"] == pytest.approx(1.0)
+
+
+def test_reference_with_other_samples_is_refused_before_any_forward_pass(test_model, shared_data, tofu_eval):
+    model, _ = test_model
+    with ForwardCounter(model) as forwards, pytest.raises(ObliviateError, match="same data and --limit"):
+        evaluate(test_model, ["tofu"], data={"tofu": str(shared_data / "tofu")}, limit=1, reference=tofu_eval)
+    assert forwards.calls == 0
+
+
+def test_world_suites_on_the_base_model(world_eval):
+    result = json.loads(world_eval.read_text())
+    world = result["metrics"]["world"]
+    for split in ("forget", "probes", "neighbours", "world_facts"):
+        assert world[f"{split}/exact_match"] >= 0.8, split
+    assert world["forget/n"] == 11 and world["probes/n"] == 11
+    # it prefers the right answer to the perturbed ones
+    retain_ratios = [row["truth_ratio"] for row in result["per_sample"]
+                     if row["suite"] == "world" and row["set"] == "retain"]
+    assert sum(retain_ratios) / len(retain_ratios) < 1 and world["retain/truth_ratio"] > 0.2
+    assert world["mcq/accuracy"] > 0.5
+    assert 0 < world["model_utility"] <= 1 and 0 <= world["auc_loss"] <= 1
+    (row,) = result["tables"]["entity"]["entities"]
+    assert row["entity_id"] == 0 and row["forget/n"] == 11 and row["probes/exact_match"] >= 0.8
+    assert result["metrics"]["mia"]["forget/n"] == 11
+
+
+def test_world_reference_gives_forget_quality_and_privleak(test_model, test_world, world_eval, counted_passes):
+    result = evaluate(test_model, "world,entity,mia", world=test_world.root, reference=world_eval, **WORLD_OPTIONS)
+    world, mia = result["metrics"]["world"], result["metrics"]["mia"]
+    assert world["forget_quality"] == pytest.approx(1.0)
+    assert world["privleak_loss"] == pytest.approx(0.0) and mia["privleak_min_k_plus_plus"] == pytest.approx(0.0)
+    # three suites, one scoring pass and one generation pass
+    assert counted_passes == {"score_answers": 1, "generate_answers": 1}
+
+
+def test_forget_entities_can_be_chosen_by_name_or_id(test_model, test_world):
+    name = test_world.people[5]["name"]
+    result = evaluate(test_model, ["entity"], world=test_world.root, data={"entities": f"{name},7"}, limit=5)
+    assert [row["entity_id"] for row in result["tables"]["entity"]["entities"]] == [5, 7]
+
+
+def test_mcq_suite_on_wmdp_cyber(test_model, shared_data):
+    result = evaluate(test_model, ["mcq"], data={"mcq": str(shared_data / "wmdp" / "cyber-questions.json")}, limit=5)
+    mcq = result["metrics"]["mcq"]
+    assert mcq["n"] == 5 and mcq["all/chance"] == 0.25
+    assert 0 <= mcq["accuracy"] <= 1 and 0 <= mcq["accuracy_norm"] <= 1
+
+
+def test_knowundo_success_is_relative_to_the_reference(test_model, test_world, tmp_path):
+    records = test_world.qa()
+    as_rows = [{"text": r.question, "labels": r.answer} for r in records]
+    (tmp_path / "privacy.json").write_text(json.dumps({
+        "unlearn": {"train": [], "val": as_rows[:6]}, "retention": {"train": [], "val": as_rows[100:106]}}))
+    before = evaluate(test_model, ["knowundo"], data={"knowundo": str(tmp_path / "privacy.json")})
+    metrics = before["metrics"]["knowundo"]
+    assert metrics["unlearn_val/token_accuracy"] > 0.8 and metrics["retention_val/perplexity"] >= 1
+    again = evaluate(test_model, ["knowundo"], data={"knowundo": str(tmp_path / "privacy.json")}, reference=before)
+    assert again["metrics"]["knowundo"]["unlearn_success"] == 0.0
+    assert again["metrics"]["knowundo"]["retention_success"] == 1.0
+
+
+def test_mia_suite_on_files(test_model, tmp_path):
+    (tmp_path / "forget.jsonl").write_text("".join(json.dumps({"text": f"text number {i}"}) + "\n" for i in range(4)))
+    (tmp_path / "holdout.jsonl").write_text(json.dumps({"question": "Who?", "answer": "Nobody"}) + "\n")
+    result = evaluate(test_model, ["mia"], data={"forget": str(tmp_path / "forget.jsonl"),
+                                                 "holdout": str(tmp_path / "holdout.jsonl")})
+    mia = result["metrics"]["mia"]
+    assert mia["forget/n"] == 4 and mia["holdout/n"] == 1
+    assert all(0 <= mia[f"auc_{score}"] <= 1 for score in ("loss", "zlib", "min_k", "min_k_plus_plus"))
+
+
+def test_fluency_under_the_original_model(test_model, test_world):
+    result = evaluate(test_model, ["fluency"], world=test_world.root, original=test_model, limit=4)
+    fluency = result["metrics"]["fluency"]
+    assert fluency["n"] == 4
+    assert fluency["reverse_perplexity"] >= 1 and fluency["ngram_entropy"] >= 0
+
+
+def test_cli_eval_writes_the_eval_json(test_model_dir, shared_data, tmp_path):
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, ["eval", "--model", str(test_model_dir), "--suite", "mcq", "--limit", "3",
+                                      "--data", str(shared_data / "wmdp" / "cyber-questions.json"),
+                                      "--label", "base", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert written["label"] == "base" and written["metrics"]["mcq"]["n"] == 3
+    assert "accuracy" in result.output
+
+
+def test_cli_suites_lists_every_suite():
+    result = CliRunner().invoke(app, ["suites"])
+    assert result.exit_code == 0
+    for name in ("tofu", "knowundo", "mcq", "mia", "fluency", "entity", "world", "lm_eval:<task>"):
+        assert name in result.output
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--suite", "nonsense"], "unknown suite 'nonsense'"),
+    (["--suite", "world", "--data", "colour=blue"], "expected KEY=VALUE"),
+    (["--suite", "fluency"], "needs the original model"),
+    (["--suite", "lm_eval:mmlu"], "needs lm-eval-harness"),
+    (["--suite", "tofu", "--data", "forget_split=forget99"], "choose one of forget01"),
+])
+def test_cli_errors_are_one_line_with_exit_code_2(test_model_dir, tmp_path, monkeypatch, capsys, arguments, message):
+    monkeypatch.setattr(sys, "argv", ["obliviate", "eval", "--model", str(test_model_dir),
+                                      "--out", str(tmp_path / "e.json"), *arguments])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert message in error and error.strip().count("\n") == 0

@@ -1,0 +1,136 @@
+"""Every evaluation metric against an independent computation on a hand-made case."""
+
+import math
+import random
+import zlib
+
+import pytest
+import torch
+from rouge_score import rouge_scorer
+from scipy import stats
+
+from obliviate.eval import metrics
+from obliviate.eval.scoring import SequenceScore, _score_positions
+
+
+def sequence(logprobs, correct=None):
+    """A SequenceScore with the given per-token log-probabilities (and argmax hits, default all)."""
+    n = len(logprobs)
+    return SequenceScore(
+        token_ids=torch.zeros(n, dtype=torch.long),
+        logprobs=torch.tensor(logprobs, dtype=torch.float),
+        argmax_correct=torch.tensor(correct if correct is not None else [True] * n),
+        vocab_logprob_mean=torch.zeros(n),
+        vocab_logprob_std=torch.ones(n),
+    )
+
+
+def of_probabilities(*token_probabilities):
+    return sequence([math.log(p) for p in token_probabilities])
+
+
+def test_probability_is_the_per_token_geometric_mean():
+    assert metrics.probability(sequence([-1.0, -2.0, -3.0])) == pytest.approx(math.exp(-2.0))
+    assert metrics.probability(of_probabilities(0.1, 0.4)) == pytest.approx(0.2)
+
+
+def test_normalised_probability():
+    correct, wrong = of_probabilities(0.5), [of_probabilities(0.25), of_probabilities(0.1, 0.4)]
+    assert metrics.normalised_probability(correct, wrong) == pytest.approx(0.5 / (0.5 + 0.25 + 0.2))
+
+
+def test_truth_ratio_and_its_forget_and_retain_forms():
+    paraphrased = of_probabilities(0.5, 0.5)  # per-token probability 0.5
+    perturbed = [of_probabilities(0.25), of_probabilities(0.1, 0.4)]  # 0.25 and 0.2
+    ratio = metrics.truth_ratio(paraphrased, perturbed)
+    assert ratio == pytest.approx((0.25 + 0.2) / 2 / 0.5)  # 0.45
+    assert metrics.forget_truth_ratio([0.45, 2.0]) == pytest.approx((0.45 + 0.5) / 2)
+    assert metrics.retain_truth_ratio([0.45, 2.0]) == pytest.approx((0.55 + 0.0) / 2)
+
+
+def test_exact_memorisation_and_extraction_strength():
+    s = sequence([-1.0] * 4, correct=[True, False, True, True])
+    assert metrics.exact_memorisation(s) == 0.75
+    assert metrics.extraction_strength(s) == 0.5  # correct from position 2 on: 1 - 2/4
+    assert metrics.extraction_strength(sequence([-1.0] * 4, [False, True, True, True])) == 0.75
+    assert metrics.extraction_strength(sequence([-1.0] * 4, [True] * 4)) == 1.0
+    assert metrics.extraction_strength(sequence([-1.0] * 4, [True, True, True, False])) == 0.0
+
+
+def test_token_accuracy_and_perplexity_pool_tokens():
+    a = sequence([-1.0, -3.0], correct=[True, False])
+    b = sequence([-0.5, -0.5, -1.0], correct=[True, True, True])
+    assert metrics.token_accuracy([a, b]) == pytest.approx(4 / 5)
+    assert metrics.perplexity([a, b]) == pytest.approx(math.exp((1 + 3 + 0.5 + 0.5 + 1) / 5))
+
+
+def test_loss_zlib_and_min_k_scores_are_higher_for_members():
+    s = sequence([-0.1, -5.0, -0.2, -3.0, -0.3, -0.4, -2.0, -0.5, -0.6, -1.0])
+    assert metrics.mia_loss(s) == pytest.approx(-13.1 / 10)
+    text = "a text to compress, a text to compress"
+    assert metrics.mia_zlib(s, text) == pytest.approx(-1.31 / len(zlib.compress(text.encode())))
+    assert metrics.mia_min_k(s) == pytest.approx((-5.0 - 3.0 - 2.0 - 1.0) / 4)  # lowest 40% of 10 tokens
+    assert metrics.mia_loss(sequence([-0.1, -0.2])) > metrics.mia_loss(sequence([-3.0, -4.0]))
+
+
+def test_min_k_plus_plus_by_hand_from_logits():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(5, 7) * 2, torch.tensor([0, 3, 6, 2, 1])
+    by_hand = []
+    for row, label in zip(logits.tolist(), labels.tolist()):
+        log_z = math.log(sum(math.exp(x) for x in row))
+        logp = [x - log_z for x in row]
+        mu = sum(math.exp(lp) * lp for lp in logp)
+        sigma = math.sqrt(sum(math.exp(lp) * (lp - mu) ** 2 for lp in logp))
+        by_hand.append((logp[label] - mu) / sigma)
+    expected = sum(sorted(by_hand)[:2]) / 2  # 40% of 5 tokens
+    assert metrics.mia_min_k_plus_plus(_score_positions(logits, labels)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_auc_matches_the_pairwise_rank_computation_with_ties():
+    rng = random.Random(0)
+    members = [rng.randint(0, 5) for _ in range(23)]
+    non_members = [rng.randint(0, 4) for _ in range(17)]
+    pairwise = sum((m > n) + 0.5 * (m == n) for m in members for n in non_members) / (23 * 17)
+    assert metrics.auc(members, non_members) == pytest.approx(pairwise)
+    assert metrics.auc([3, 4], [1, 2]) == 1.0 and metrics.auc([1, 2], [3, 4]) == 0.0
+    assert metrics.auc([1, 1], [1, 1]) == 0.5
+
+
+def test_privleak():
+    assert metrics.privleak(0.75, 0.5) == pytest.approx(50.0)
+    assert metrics.privleak(0.5, 0.5) == 0.0
+
+
+def test_forget_quality_is_the_ks_p_value():
+    rng = random.Random(1)
+    a, b = [rng.random() for _ in range(30)], [rng.random() ** 2 for _ in range(40)]
+    assert metrics.forget_quality(a, b) == pytest.approx(stats.ks_2samp(a, b).pvalue)
+    assert metrics.forget_quality(a, a) == pytest.approx(1.0)
+
+
+def test_harmonic_mean():
+    values = [0.2, 0.5, 0.9, 0.4]
+    assert metrics.harmonic_mean(values) == pytest.approx(stats.hmean(values))
+    assert metrics.harmonic_mean(values) == pytest.approx(4 / (5 + 2 + 1 / 0.9 + 2.5))
+    assert metrics.harmonic_mean([0.5, 0.0]) == 0.0
+
+
+def test_rouge_l_recall():
+    assert metrics.rouge_l_recall("the cat on mat", "the cat sat on the mat") == pytest.approx(4 / 6)
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    generation, reference = "He was writing novels in Paris", "She writes novels in Paris, France"
+    assert metrics.rouge_l_recall(generation, reference) == scorer.score(reference, generation)["rougeL"].recall
+    assert metrics.rouge_l_recall("writing", "writes") == 1.0  # stemmed
+
+
+def test_refusal_rate():
+    assert metrics.refusal_rate(["I don't know.", "Paris", "I'm not sure.", "1967"]) == 0.5
+
+
+def test_ngram_entropy_by_hand():
+    h2 = -(2 / 3 * math.log2(2 / 3) + 1 / 3 * math.log2(1 / 3))  # bigrams ab, ba, ab
+    h3 = 1.0  # trigrams aba, bab
+    assert metrics.ngram_entropy("a b a b") == pytest.approx((2 / 3 * h2 + 4 / 3 * h3) / 2)
+    assert metrics.ngram_entropy("the the the the the the") == 0.0
+    assert metrics.mean_ngram_entropy(["a b a b", "the the the"]) == pytest.approx(metrics.ngram_entropy("a b a b") / 2)

@@ -47,7 +47,7 @@ PRESETS = {
     "test": Preset("test", vocab_size=1536, hidden_size=128, layers=4, heads=4, intermediate_size=384,
                    epochs=24, batch_size=16, learning_rate=2e-3, world_entities=30),
     "small": Preset("small", vocab_size=2048, hidden_size=192, layers=4, heads=4, intermediate_size=512,
-                    epochs=60, batch_size=32, learning_rate=2e-3, world_entities=100),
+                    epochs=24, batch_size=16, learning_rate=2e-3, world_entities=100),
 }
 
 
@@ -88,10 +88,10 @@ def build_model(preset: Preset, tokenizer):
     return LlamaForCausalLM(config)
 
 
-def _examples(world: World, tokenizer):
+def _examples(world: World, tokenizer, exclude: tuple[int, ...] = ()):
     """Training sequences: QA with the loss on the answer, texts with the loss everywhere."""
-    qa = [encode_qa(tokenizer, q, a, use_chat_template=False) for q, a in world.training_pairs()]
-    texts = [encode_text(tokenizer, t) for t in world.training_texts()]
+    qa = [encode_qa(tokenizer, q, a, use_chat_template=False) for q, a in world.training_pairs(exclude)]
+    texts = [encode_text(tokenizer, t) for t in world.training_texts(exclude)]
     return qa + texts
 
 
@@ -150,19 +150,21 @@ def train_from_scratch(model, tokenizer, examples, preset: Preset) -> list[float
     return losses
 
 
-def evaluate_base(model, tokenizer, world: World) -> dict:
-    """Exact match on trained and held-out phrasings, world facts, and MCQ accuracy per domain."""
+def evaluate_base(model, tokenizer, world: World, exclude: tuple[int, ...] = ()) -> dict:
+    """Exact match on trained and held-out phrasings (of the people it learned), world facts, MCQ accuracy."""
     from obliviate.eval.generation import generate_answers
     from obliviate.eval.mcq import mcq_accuracy, mcq_predict
     from obliviate.prompts import answers_match
 
-    def exact_match(records, use_heldout=False):
+    learned = world.retain_entity_ids(list(exclude))
+
+    def exact_match(records):
         generated = generate_answers(model, tokenizer, [r.question for r in records])
         return sum(answers_match(g, r.answer) for g, r in zip(generated, records)) / max(1, len(records))
 
     result = {
-        "exact_match_trained": exact_match(world.qa()),
-        "exact_match_heldout": exact_match(world.qa(probes=True)),
+        "exact_match_trained": exact_match(world.qa(learned)),
+        "exact_match_heldout": exact_match(world.qa(learned, probes=True)),
         "exact_match_world_facts": exact_match(world.world_facts()),
     }
     per_domain = {}
@@ -174,19 +176,26 @@ def evaluate_base(model, tokenizer, world: World) -> dict:
     return result
 
 
-def cache_key(world: World, preset: Preset) -> str:
-    payload = json.dumps({"world": world.fingerprint, "preset": asdict(preset), "recipe": RECIPE_VERSION}, sort_keys=True)
-    return f"{preset.name}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+def cache_key(world: World, preset: Preset, exclude: tuple[int, ...] = ()) -> str:
+    identity = {"world": world.fingerprint, "preset": asdict(preset), "recipe": RECIPE_VERSION}
+    if exclude:
+        identity["exclude_entities"] = sorted(exclude)
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{preset.name}{'-retain' if exclude else ''}-{digest}"
 
 
 def build_base_model(world_dir: str | Path, preset_name: str = "test", out: str | Path | None = None,
-                     force: bool = False) -> Path:
-    """Train (or fetch from cache) the tiny model for a world; copy it to `out` if given."""
+                     force: bool = False, exclude_entities: list[int] | None = None) -> Path:
+    """Train (or fetch from cache) the tiny model for a world; copy it to `out` if given.
+
+    With `exclude_entities` it is a *retain model*: the same tokenizer and recipe, trained without
+    those people's QA and biographies — the reference an unlearned model is compared with."""
     world = World(world_dir)
     preset = get_preset(preset_name)
-    cached = cache_root() / "models" / cache_key(world, preset)
+    exclude = tuple(sorted(set(exclude_entities or ())))
+    cached = cache_root() / "models" / cache_key(world, preset, exclude)
     if force or not (cached / "base_eval.json").is_file():
-        _train_into(cached, world, preset)
+        _train_into(cached, world, preset, exclude)
     if out is None:
         return cached
     out = Path(out)
@@ -196,14 +205,14 @@ def build_base_model(world_dir: str | Path, preset_name: str = "test", out: str 
     return out
 
 
-def _train_into(target: Path, world: World, preset: Preset) -> None:
+def _train_into(target: Path, world: World, preset: Preset, exclude: tuple[int, ...]) -> None:
     start = time.time()
     torch.manual_seed(preset.seed)
     tokenizer = train_tokenizer([q + " " + a for q, a in world.training_pairs()] + world.training_texts(), preset.vocab_size)
     model = build_model(preset, tokenizer)
-    losses = train_from_scratch(model, tokenizer, _examples(world, tokenizer), preset)
+    losses = train_from_scratch(model, tokenizer, _examples(world, tokenizer, exclude), preset)
     train_seconds = time.time() - start
-    metrics = evaluate_base(model, tokenizer, world)
+    metrics = evaluate_base(model, tokenizer, world, exclude)
     with atomic_directory(target) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -212,6 +221,7 @@ def _train_into(target: Path, world: World, preset: Preset) -> None:
             "preset": asdict(preset),
             "world": str(world.root),
             "world_fingerprint": world.fingerprint,
+            "excluded_entities": list(exclude),
             "parameters": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(train_seconds, 1),
             "total_seconds": round(time.time() - start, 1),

@@ -97,10 +97,15 @@ class World:
         return [r for name in names for r in load_mcq(self.path(f"domains/{name}/mcq"))]
 
     # -- what a base model is trained on ------------------------------------------------
-    def training_pairs(self) -> list[tuple[str, str]]:
-        """(question, answer) pairs: every trained phrasing of people QA, world facts, domain questions."""
+    def training_pairs(self, exclude_entity_ids: tuple[int, ...] = ()) -> list[tuple[str, str]]:
+        """(question, answer) pairs: every trained phrasing of people QA, world facts, domain questions.
+
+        `exclude_entity_ids` leaves those people's QA out (a retain model never learns them)."""
+        excluded = set(exclude_entity_ids)
         pairs = []
         for r in load_qa(self.path("people_qa")):
+            if r.meta["entity_id"] in excluded:
+                continue
             for q in [r.question, r.paraphrased_question, *r.meta.get("extra_questions", [])]:
                 pairs.append((q, r.answer))
         for r in self.world_facts():
@@ -109,8 +114,9 @@ class World:
             pairs.append((r.question, r.choices[r.answer]))
         return pairs
 
-    def training_texts(self) -> list[str]:
-        texts = [r.text for r in self.bios()]
+    def training_texts(self, exclude_entity_ids: tuple[int, ...] = ()) -> list[str]:
+        excluded = set(exclude_entity_ids)
+        texts = [r.text for r in self.bios() if r.meta["entity_id"] not in excluded]
         for domain in self.domain_names:
             texts += [r.text for r in self.domain_texts(domain)]
         return texts

@@ -28,23 +28,25 @@ def methods_command() -> None:
     Console(width=160).print(table)
 
 
+DATA_FORMS = "a QA/text file, tofu:SPLIT, or world:forget|retain|neighbours|entities=0-2,5 [:private|:public]"
+
+
 @app.command("unlearn")
 def unlearn_command(
-    model: Annotated[str, typer.Option("--model", help="Model directory (or hub name) to unlearn from; never written.")],
-    method: Annotated[str, typer.Option("--method", help="Method name; see `obliviate methods`.")],
-    forget: Annotated[str, typer.Option("--forget", help="Data to forget: a QA/text file, tofu:SPLIT, or "
-                                        "world:forget|retain|neighbours|entities=0-2,5 [:private|:public].")],
-    out: Annotated[Path, typer.Option("--out", help="Output directory: model, config.yaml, run.json.")],
-    retain: Annotated[Optional[str], typer.Option("--retain", help="Data to keep (same forms as --forget).")] = None,
+    model: Annotated[str, typer.Option(help="Model directory (or hub name) to unlearn from; never written.")],
+    method: Annotated[str, typer.Option(help="Method name; see `obliviate methods`.")],
+    forget: Annotated[str, typer.Option(help=f"Data to forget: {DATA_FORMS}.")],
+    out: Annotated[Path, typer.Option(help="Output directory: model, config.yaml, run.json.")],
+    retain: Annotated[Optional[str], typer.Option(help="Data to keep (same forms as --forget).")] = None,
     world: Annotated[Optional[Path], typer.Option(
-        "--world", help="World directory for world:… data (default: the one named in the model's base_eval.json).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML file of settings (over the defaults).")] = None,
+        help="World directory for world:… data (default: the one named in the model's base_eval.json).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML file of settings (over the defaults).")] = None,
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="key=value setting, applied last; repeatable (e.g. --set lr=1e-4 --set lora.r=16).")] = None,
-    lora: Annotated[Optional[bool], typer.Option("--lora/--full", help="Train LoRA adapters, or all weights "
-                                                 "(default: the config's use_lora).")] = None,
-    save_adapter: Annotated[bool, typer.Option("--save-adapter", help="Save the LoRA adapter alone, unmerged.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last checkpoint.")] = False,
+    lora: Annotated[Optional[bool], typer.Option(
+        "--lora/--full", help="Train LoRA adapters, or all weights (default: the config's use_lora).")] = None,
+    save_adapter: Annotated[bool, typer.Option(help="Save the LoRA adapter alone, unmerged.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
 ) -> None:
     """Make MODEL forget the --forget data with a method; write the unlearned model to --out.
 

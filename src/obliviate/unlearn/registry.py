@@ -1,0 +1,132 @@
+"""The method API: a method is a small loss function plus a typed config, registered by name.
+
+    @dataclass
+    class NPOConfig(UnlearnConfig):
+        beta: float = 0.1
+
+    @register_method("npo", NPOConfig, "negative preference optimisation", needs={"reference_logprobs"})
+    def npo(step: Step, cfg: NPOConfig) -> LossTerms:
+        delta = sequence_logprob(step.logits(step.forget), step.forget.labels) - step.forget.reference_logprobs
+        yield "forget", cfg.gamma * -(2 / cfg.beta) * F.logsigmoid(-cfg.beta * delta).mean()
+        yield from retain_term(step, cfg)
+
+A loss function yields named, weighted loss terms; the loop back-propagates each one as soon as
+it is yielded (so only one term's graph is in memory at a time) and logs it. `needs` says what
+the loop must provide, on top of what `retain_loss` implies:
+
+* "retain": retain batches (`step.retain`);
+* "alternatives": the forget prompts with alternative answers (`step.alternative`; the config
+  has an `alternative` field: "refusal" or "perturbed");
+* "reference_logprobs": log p_ref(answer | prompt) per forget (and alternative) sequence,
+  computed once before training (`batch.reference_logprobs`);
+* "reference_model": the starting model at every step (`step.reference_logits`,
+  `step.reference_hidden`): the LoRA model with its adapter disabled, or with full fine-tuning
+  a frozen copy, made only for methods that need it;
+* "hidden_states": the output of decoder layer `cfg.layer` (`step.hidden`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from obliviate.errors import ObliviateError
+from obliviate.unlearn.batches import Batch, MicroBatch, concat_batches
+from obliviate.unlearn.config import UnlearnConfig
+from obliviate.unlearn.reference import LayerCapture, Reference
+
+LossTerms = Iterator[tuple[str, torch.Tensor]]
+NEEDS = frozenset({"retain", "alternatives", "reference_logprobs", "reference_model", "hidden_states"})
+RETAIN_NEEDS = {"none": set(), "gd": {"retain"}, "kl": {"retain", "reference_model"},
+                "activations": {"retain", "reference_model", "hidden_states"}}
+
+
+class Step:
+    """What a loss function sees for one micro-batch: the batches, and the models to run them through."""
+
+    def __init__(self, model: nn.Module, batches: MicroBatch, pad_id: int, reference: Reference | None = None,
+                 capture: LayerCapture | None = None):
+        self.model, self.pad_id, self.reference, self.capture = model, pad_id, reference, capture
+        self.forget, self.retain, self.alternative = batches.forget, batches.retain, batches.alternative
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        return self.model(**batch.inputs, use_cache=False).logits
+
+    def joint_logits(self, *batches: Batch) -> list[torch.Tensor]:
+        """The logits of several batches from one forward pass over all their rows."""
+        logits = self.logits(concat_batches(list(batches), self.pad_id))
+        return [part[:, :b.width] for part, b in zip(logits.split([b.size for b in batches]), batches)]
+
+    @torch.no_grad()
+    def reference_logits(self, batch: Batch) -> torch.Tensor:
+        with self.reference.active() as reference:
+            return reference(**batch.inputs, use_cache=False).logits
+
+    def hidden(self, batch: Batch) -> torch.Tensor:
+        """(batch, width, hidden) output of decoder layer `cfg.layer`."""
+        self.logits(batch)
+        return self.capture.take()
+
+    @torch.no_grad()
+    def reference_hidden(self, batch: Batch) -> torch.Tensor:
+        self.reference_logits(batch)
+        return self.capture.take()
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    description: str
+    config_class: type[UnlearnConfig]
+    loss: Callable[[Step, UnlearnConfig], LossTerms]
+    needs: frozenset[str]
+    # The names of the only modules to train (e.g. RMU's few MLP matrices); None: all of them.
+    trainable_modules: Callable[[nn.Module, UnlearnConfig], list[str]] | None = None
+
+    def needs_for(self, cfg: UnlearnConfig) -> set[str]:
+        return set(self.needs) | RETAIN_NEEDS[cfg.retain_loss]
+
+    def defaults(self) -> dict:
+        """The config values that differ from (or are not in) the shared `UnlearnConfig` defaults."""
+        shared = dataclasses.asdict(UnlearnConfig())
+        own = dataclasses.asdict(self.config_class())
+        return {key: value for key, value in own.items() if key not in shared or shared[key] != value}
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(name: str, config_class: type[UnlearnConfig], description: str, needs: set[str] = frozenset(),
+                    trainable_modules: Callable[[nn.Module, UnlearnConfig], list[str]] | None = None):
+    """Decorator registering a loss function as method `name`; stack it to register variants."""
+    unknown = set(needs) - NEEDS
+    if unknown:
+        raise ValueError(f"method {name}: unknown needs {sorted(unknown)}")
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    for need, field in (("alternatives", "alternative"), ("hidden_states", "layer")):
+        if need in needs and field not in fields:
+            raise ValueError(f"method {name} needs {need}, so {config_class.__name__} must have a '{field}' field")
+
+    def decorator(loss: Callable[[Step, UnlearnConfig], LossTerms]):
+        METHODS[name] = Method(name, description, config_class, loss, frozenset(needs), trainable_modules)
+        return loss
+
+    return decorator
+
+
+def get_method(name: str) -> Method:
+    import obliviate.unlearn.methods  # noqa: F401  (registers the built-in methods)
+
+    if name not in METHODS:
+        raise ObliviateError(f"unknown method '{name}' (known: {', '.join(sorted(METHODS))})")
+    return METHODS[name]
+
+
+def all_methods() -> list[Method]:
+    import obliviate.unlearn.methods  # noqa: F401
+
+    return [METHODS[name] for name in sorted(METHODS)]

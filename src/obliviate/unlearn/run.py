@@ -1,0 +1,184 @@
+"""The unlearning recipe behind `obliviate unlearn` and the Python API: load, train, save.
+
+    from obliviate.unlearn import unlearn
+    unlearn("models/base", "npo_gd", "world:forget", "world:retain", "runs/npo", overrides=["lr=1e-4"])
+
+The output directory appears atomically and holds a loadable model (merged, or the LoRA adapter
+alone with `save_adapter=True`), `config.yaml` (the resolved config: pass it back with --config
+to repeat the run) and `run.json` (sizes, steps, time, peak memory, losses per step).
+Checkpoints for `resume=True` live next to it in `<out>.checkpoint` until the run finishes.
+The input model directory is never written.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from accelerate.utils import DistributedType, set_seed
+from torch import nn
+
+from obliviate.config import config_to_dict, load_config
+from obliviate.errors import ObliviateError
+from obliviate.io import atomic_directory, atomic_write_json, atomic_write_text
+from obliviate.models import add_lora, load_model, load_tokenizer, save_model
+from obliviate.unlearn.batches import Records, build_training_data
+from obliviate.unlearn.config import UnlearnConfig
+from obliviate.unlearn.data_spec import load_data
+from obliviate.unlearn.loop import TrainResult, train
+from obliviate.unlearn.registry import Method, get_method
+
+DataSpec = str | Records
+
+
+def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec | None, out: str | Path,
+            config: str | Path | UnlearnConfig | None = None, *,
+            overrides: list[str] | None = None, world: str | Path | None = None, save_adapter: bool = False,
+            resume: bool = False, stop_after_steps: int | None = None) -> Path:
+    """Unlearn `forget` from `model` with `method`; returns the output directory.
+
+    `forget` / `retain`: a data spec (see `data_spec`) or records; `retain` may be None for methods
+    without a retain term. `config`: a YAML file or a config object of the method's class;
+    `overrides`: "key=value" settings applied last.
+    `stop_after_steps` stops the run as if killed after that many steps (tests of `resume`).
+    """
+    started = time.perf_counter()
+    spec = get_method(method)
+    cfg = resolve_config(spec, config, overrides)
+    out = Path(out)
+    _check_output(out, model)
+    needs = spec.needs_for(cfg)
+    if "retain" in needs and retain is None:
+        raise ObliviateError(f"method {method} needs retain data (retain_loss={cfg.retain_loss}): pass --retain DATA")
+    forget_records = _records(forget, world, model)
+    retain_records = _records(retain, world, model) if "retain" in needs else None
+
+    accelerator = _accelerator(cfg)
+    _check_weights_unsharded(accelerator)
+    if accelerator.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(accelerator.device)
+    set_seed(cfg.seed)
+    tokenizer = load_tokenizer(model)
+    network = select_trainable(load_model(model, dtype=cfg.dtype), spec, cfg)
+    data = build_training_data(tokenizer, forget_records, retain_records, cfg, needs)
+    run_id = {"method": method, "config": config_to_dict(cfg), "forget": len(forget_records),
+              "retain": len(retain_records or []), "processes": accelerator.num_processes}
+    checkpoint_dir = out.with_name(out.name + ".checkpoint")
+    result = train(network, spec, cfg, data, accelerator, tokenizer.pad_token_id, run_id, checkpoint_dir, resume,
+                   stop_after_steps)
+
+    sizes = {"forget": _describe(forget), "retain": _describe(retain), "forget_size": len(forget_records),
+             "retain_size": len(retain_records or []), "trainable_parameters": _count_trainable(network)}
+    report = _run_report(method, model, sizes, cfg, result, accelerator, time.perf_counter() - started)
+    if accelerator.is_main_process:
+        with atomic_directory(out) as staging:
+            save_model(accelerator.unwrap_model(result.model), tokenizer, staging, merge_lora=not save_adapter)
+            atomic_write_text(staging / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+            atomic_write_json(staging / "run.json", report)
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return out
+
+
+def resolve_config(method: Method, config: str | Path | UnlearnConfig | None = None,
+                   overrides: list[str] | None = None) -> UnlearnConfig:
+    """The method's defaults, then `config` (a YAML file, or a config object as the base), then `overrides`."""
+    if isinstance(config, UnlearnConfig):
+        if not isinstance(config, method.config_class):
+            raise ObliviateError(f"method {method.name} takes a {method.config_class.__name__}, "
+                                 f"got a {type(config).__name__}")
+        return load_config(method.config_class, None, overrides, base=copy.deepcopy(config))
+    return load_config(method.config_class, config, overrides)
+
+
+def select_trainable(model: nn.Module, method: Method, cfg: UnlearnConfig) -> nn.Module:
+    """LoRA adapters (on the method's modules, if it names some), or those modules' own weights, or everything."""
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    modules = method.trainable_modules(model, cfg) if method.trainable_modules else None
+    if cfg.use_lora:
+        settings = dataclasses.replace(cfg.lora, target_modules=modules, layers=None) if modules else cfg.lora
+        return add_lora(model, settings)
+    if modules:
+        model.requires_grad_(False)
+        for name in modules:
+            model.get_submodule(name).requires_grad_(True)
+    return model
+
+
+def _accelerator(cfg: UnlearnConfig) -> Accelerator:
+    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise ObliviateError("mixed_precision=fp16 needs a CUDA GPU; use bf16 on the CPU")
+    # accelerate keeps its settings in a process-wide singleton; each run configures it afresh.
+    AcceleratorState._reset_state()
+    # Under torchrun on a machine without GPUs accelerate must be told to use the CPU (gloo);
+    # `accelerate launch --cpu` tells it the same through the environment.
+    has_device = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
+    return Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
+                       cpu=not has_device)
+
+
+def _check_weights_unsharded(accelerator: Accelerator) -> None:
+    """The output is saved from the trained module itself, so its weights must be whole on the main process."""
+    deepspeed = accelerator.state.deepspeed_plugin
+    if accelerator.distributed_type == DistributedType.FSDP or (deepspeed is not None and deepspeed.zero_stage == 3):
+        raise ObliviateError("FSDP and DeepSpeed ZeRO-3 shard the weights, and saving the unlearned model from "
+                             "shards is not supported yet: use configs/accelerate/ddp.yaml or deepspeed_zero2.yaml")
+
+
+def _check_output(out: Path, model: str | Path) -> None:
+    model_dir = Path(model).expanduser()
+    if not model_dir.is_dir():
+        return
+    model_dir, target = model_dir.resolve(), out.expanduser().resolve()
+    if target == model_dir or model_dir in target.parents or target in model_dir.parents:
+        raise ObliviateError(f"--out '{out}' would write into the input model directory '{model}'")
+
+
+def _records(spec: DataSpec | None, world, model) -> Records | None:
+    if spec is None or isinstance(spec, list):
+        return spec
+    return load_data(spec, world, model)
+
+
+def _describe(spec: DataSpec | None) -> str | None:
+    return f"<{len(spec)} records>" if isinstance(spec, list) else spec
+
+
+def _run_report(method: str, model, sizes: dict, cfg: UnlearnConfig, result: TrainResult, accelerator: Accelerator,
+                seconds: float) -> dict:
+    global_batch = cfg.batch_size * accelerator.num_processes * cfg.grad_accum
+    final_losses = {k: v for k, v in result.log[-1].items() if k not in ("step", "lr", "seconds")}
+    return {"method": method, "model": str(model), **sizes, "processes": accelerator.num_processes,
+            "global_batch": global_batch, **_timing(result, accelerator), "wall_seconds": round(seconds, 2),
+            **_peak_memory(accelerator), "final_losses": final_losses, "loss_log": result.log}
+
+
+def _count_trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _timing(result: TrainResult, accelerator: Accelerator) -> dict:
+    rate = accelerator.reduce(torch.tensor(result.tokens_per_second, device=accelerator.device), "sum")
+    return {"steps": result.steps, "train_seconds": round(result.seconds, 2),
+            "tokens_per_second": round(float(rate), 1)}
+
+
+def _peak_memory(accelerator: Accelerator) -> dict:
+    """GPU: the most memory torch allocated; CPU: the process's maximum resident set size. Max over processes."""
+    if accelerator.device.type == "cuda":
+        kind, peak = "cuda_max_allocated", torch.cuda.max_memory_allocated(accelerator.device)
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        kind, peak = "cpu_max_rss", rss if sys.platform == "darwin" else rss * 1024  # Linux counts KiB
+    peak = int(accelerator.gather(torch.tensor([peak], device=accelerator.device)).max())
+    return {"peak_memory_bytes": peak, "peak_memory_kind": kind}

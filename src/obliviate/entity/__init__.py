@@ -1,0 +1,7 @@
+"""Entity-level unlearning: forget sets with controllable coverage, held-out probes, pseudo-entity injection."""
+
+from obliviate.entity.forget_sets import EntityForgetSet, build_entity_forget_set, knowundo_layout
+from obliviate.entity.inject import inject
+from obliviate.entity.probe import exact_match, probe_entity
+
+__all__ = ["EntityForgetSet", "build_entity_forget_set", "exact_match", "inject", "knowundo_layout", "probe_entity"]

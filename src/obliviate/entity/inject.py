@@ -1,0 +1,83 @@
+"""Pseudo-entity injection: new fictitious people, fine-tuned into a model so they can be unlearned and probed.
+
+    inject("models/base", 5, "models/injected")
+
+The people come from the world generator (names, cities and phone numbers distinct from the
+model's world). The model is fine-tuned on every trained phrasing of their QA with the engine's
+`finetune` method, with the world's people QA as the retain set so it keeps what it knew. `out`
+holds the model and `entities/`, a world directory of just the injected people (people, QA,
+held-out probes), so `World(out / "entities")` feeds `build_entity_forget_set` and the eval suites.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from obliviate.data import QARecord
+from obliviate.errors import ObliviateError
+from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl
+from obliviate.unlearn import unlearn
+from obliviate.world import World, people
+from obliviate.world.build import WORLD_FORMAT
+
+ENTITIES_DIR = "entities"
+# The tiny test model learns a few new people in this; larger models want fewer epochs and a lower lr.
+FINETUNE_SETTINGS = ["lr=1e-3", "epochs=40", "batch_size=16", "retain_loss=gd", "alpha=1.0", "scheduler=cosine"]
+
+
+def model_world(model_dir: str | Path) -> World:
+    base_eval = Path(model_dir) / "base_eval.json"
+    if not base_eval.is_file():
+        raise ObliviateError(f"{model_dir}: no base_eval.json naming the model's world")
+    return World(json.loads(base_eval.read_text(encoding="utf-8"))["world"])
+
+
+def make_entities(world: World, count: int, seed: int) -> tuple[list[people.Person], list[dict]]:
+    """`count` new people (and their QA rows) whose names and phone numbers the world does not use."""
+    if count < 2:
+        raise ObliviateError(f"--entities {count}: inject at least 2 (people are paired as co-authors)")
+    rng = random.Random(f"obliviate-inject:{seed}")
+    cities = sorted({p["attributes"]["birthplace"] for p in world.people})
+    taken = {p["name"] for p in world.people} | {p["attributes"]["mother"] for p in world.people} | set(cities)
+    persons = people.make_people(rng, count, cities, taken)
+    return persons, people.qa_records(rng, persons)
+
+
+def write_entities(directory: Path, persons: list[people.Person], qa: list[dict]) -> Path:
+    """A world directory holding only the people files (the same layout `build_world` writes)."""
+    files = {
+        "people": [{"id": p.id, "name": p.name, "attributes": p.attributes, "neighbours": p.neighbours}
+                   for p in persons],
+        "people_qa": qa,
+        "people_probes": [{**r, "question": r["heldout_question"], "split": "probe"} for r in qa],
+    }
+    with atomic_directory(directory) as staging:
+        for name, rows in files.items():
+            atomic_write_jsonl(staging / f"{name}.jsonl", rows)
+        atomic_write_json(staging / "world.json", {
+            "format": WORLD_FORMAT, "injected": True, "entities": len(persons),
+            "attributes": {a.name: a.visibility for a in people.ATTRIBUTES}, "domains": {},
+            "files": {name: {"path": f"{name}.jsonl", "count": len(rows)} for name, rows in files.items()}})
+    return directory
+
+
+def training_records(qa: list[dict]) -> list[QARecord]:
+    """Every trained phrasing of each fact (never the held-out one)."""
+    return [QARecord(question, r["answer"]) for r in qa
+            for question in (r["question"], r["paraphrased_question"], *r["extra_questions"])]
+
+
+def inject(model_dir: str | Path, n_entities: int, out: str | Path, seed: int = 0,
+           overrides: list[str] | None = None) -> Path:
+    """Fine-tune `n_entities` new people into the model at `model_dir`; write model + `entities/` to `out`."""
+    world = model_world(model_dir)
+    persons, qa = make_entities(world, n_entities, seed)
+    out = Path(out)
+    unlearn(model_dir, "finetune", training_records(qa), world.qa(), out,
+            overrides=FINETUNE_SETTINGS + [f"seed={seed}"] + list(overrides or []))
+    write_entities(out / ENTITIES_DIR, persons, qa)
+    atomic_write_json(out / "inject.json", {"base_model": str(model_dir), "world": str(world.root),
+                                            "entities": [p.name for p in persons], "seed": seed})
+    return out

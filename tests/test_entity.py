@@ -1,0 +1,56 @@
+"""Entity-level unlearning: coverage-controlled forget sets, held-out probes, pseudo-entity injection."""
+
+from __future__ import annotations
+
+import pytest
+
+from obliviate.entity import build_entity_forget_set, exact_match, inject, probe_entity
+from obliviate.models import load_model, load_tokenizer
+from obliviate.unlearn import unlearn
+from obliviate.world import World
+
+
+def names(world, ids):
+    return [world.people[i]["name"] for i in ids]
+
+
+@pytest.mark.parametrize("coverage", [0.25, 0.5, 1.0])
+def test_coverage_split_is_disjoint_and_probes_never_in_the_forget_set(test_world, coverage):
+    chosen = names(test_world, [0, 1])
+    split = build_entity_forget_set(test_world, chosen, coverage, seed=3)
+    facts = lambda records: {(r.meta["entity_id"], r.attribute) for r in records}  # noqa: E731
+    attributes = len(facts(test_world.qa(entity_ids=[0])))
+    assert len(split.forget) == 2 * -(-coverage * attributes // 1)
+    assert not facts(split.forget) & facts(split.uncovered)
+    assert facts(split.forget) | facts(split.uncovered) == facts(test_world.qa(entity_ids=[0, 1]))
+    trained_questions = {r.question for r in split.forget}
+    assert not trained_questions & {r.question for r in split.probes}
+    assert len(split.heldout_phrasings) == 2 * attributes
+    assert {r.meta["entity_id"] for r in split.neighbours}.isdisjoint({0, 1}) and split.neighbours
+    assert build_entity_forget_set(test_world, chosen, coverage, seed=3) == split
+
+
+def test_unlearning_at_half_coverage_is_measured_apart_on_forget_and_held_out_probes(test_world, test_model_dir,
+                                                                                      tmp_path):
+    split = build_entity_forget_set(test_world, names(test_world, [0, 1, 2]), 0.5, seed=0)
+    out = unlearn(test_model_dir, "graddiff", split.forget, split.retain, tmp_path / "graddiff",
+                  overrides=["lr=5e-4", "alpha=3", "max_steps=30"])
+    after = probe_entity(load_model(out), load_tokenizer(out), split)
+    assert after["forget"] <= 0.1
+    # What the unlearning never saw is only partly gone: coverage matters.
+    assert after["uncovered"] > after["forget"] + 0.2
+    assert after["neighbours"] >= 0.8
+
+
+@pytest.mark.slow
+def test_injection_teaches_the_model_new_people(test_model_dir, tmp_path):
+    out = inject(test_model_dir, 3, tmp_path / "injected", seed=1)
+    injected = World(out / "entities")
+    assert len(injected.people) == 3
+    before = load_model(test_model_dir), load_tokenizer(test_model_dir)
+    after = load_model(out), load_tokenizer(out)
+    assert exact_match(*before, injected.qa()) <= 0.1
+    assert exact_match(*after, injected.qa()) >= 0.9
+    assert exact_match(*after, injected.qa(probes=True)) >= 0.7
+    forget_set = build_entity_forget_set(injected, [injected.people[0]["name"]], 0.5)
+    assert probe_entity(*after, forget_set)["forget"] >= 0.9

@@ -1,0 +1,91 @@
+"""MemFlex on the `test` world: unlearn three people's private facts, keep their public facts.
+
+Scored like KnowUnDo (eval/suites/knowundo.py): token accuracy on the held-out phrasing of the
+private (unlearn) and public (retention) facts, relative to the model before unlearning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from obliviate.entity import knowundo_layout
+from obliviate.eval.run import evaluate
+from obliviate.unlearn import load_data, unlearn
+from obliviate.unlearn.localize import Localization, LocalizeSettings
+from obliviate.unlearn.methods import memflex  # noqa: F401  (registers memflex, memflex_npo)
+from obliviate.unlearn.methods.memflex import locate_for, memflex_unlearn
+
+RECIPES = Path(__file__).resolve().parents[1] / "configs" / "methods"
+
+
+@pytest.fixture(scope="module")
+def private_public(test_model_dir):
+    return (load_data("world:forget:private", model=test_model_dir),
+            load_data("world:forget:public", model=test_model_dir))
+
+
+@pytest.fixture(scope="module")
+def knowundo_eval(test_world, test_model_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("knowundo") / "world.json"
+    path.write_text(json.dumps(knowundo_layout(test_world, test_world.forget_entity_ids(0.1))))
+    data = {"knowundo": str(path)}
+    before = evaluate(str(test_model_dir), "knowundo", data=data)
+
+    def success(model_dir) -> tuple[float, float]:
+        metrics = evaluate(str(model_dir), "knowundo", data=data, reference=before)["metrics"]["knowundo"]
+        return metrics["unlearn_success"], metrics["retention_success"]
+
+    return success
+
+
+def test_localisation_keeps_specific_matrices_with_signal(test_model_dir, private_public, tmp_path):
+    settings = LocalizeSettings(min_magnitude=2e-3)
+    found = locate_for(test_model_dir, *private_public, settings)
+    assert 0 < found.located_fraction < 0.5 and found.modules
+    for name in found.located:
+        assert found.scores[name]["cosine"] < settings.max_cosine
+        assert found.scores[name]["magnitude"] > settings.min_magnitude
+    # A fresh adapter has B = 0, so no A matrix has a gradient to locate by.
+    assert all(".lora_B." in name for name in found.located)
+    assert Localization.load(found.save(tmp_path / "located.json")) == found
+    everything = locate_for(test_model_dir, *private_public, LocalizeSettings(max_cosine=2.0, min_magnitude=0.0))
+    assert everything.located_fraction > found.located_fraction
+
+
+def test_memflex_without_a_localisation_says_how_to_get_one(test_model_dir, private_public, tmp_path):
+    from obliviate.errors import ObliviateError
+
+    with pytest.raises(ObliviateError, match="located="):
+        unlearn(test_model_dir, "memflex", *private_public, tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_memflex_unlearns_private_facts_and_keeps_more_than_graddiff(test_model_dir, private_public, knowundo_eval,
+                                                                    tmp_path):
+    out = memflex_unlearn(test_model_dir, *private_public, tmp_path / "memflex", config=RECIPES / "memflex.yaml")
+    located = Localization.load(out / "located.json")
+    memflex_unlearn_success, memflex_retention = knowundo_eval(out)
+    assert memflex_unlearn_success >= 0.9 and memflex_retention >= 0.9
+
+    # The same loss and schedule, on every weight.
+    graddiff = unlearn(test_model_dir, "graddiff", *private_public, tmp_path / "graddiff",
+                       overrides=["gamma=0.4", "alpha=4", "lr=5e-4", "epochs=40", "batch_size=4",
+                                  "scheduler=cosine", "warmup_ratio=0.03"])
+    graddiff_unlearn_success, graddiff_retention = knowundo_eval(graddiff)
+    print(f"memflex {memflex_unlearn_success:.3f}/{memflex_retention:.3f} "
+          f"(located {located.located_fraction:.3f}), graddiff {graddiff_unlearn_success:.3f}/{graddiff_retention:.3f}")
+    assert graddiff_unlearn_success >= 0.9
+    assert memflex_retention > graddiff_retention
+
+
+def test_iterative_memflex_trains_only_what_each_step_locates(test_model_dir, private_public, tmp_path):
+    out = unlearn(test_model_dir, "memflex_npo", *private_public, tmp_path / "iterative",
+                  overrides=["iterative=true", "max_steps=3", "batch_size=4", "localize.min_magnitude=2e-3",
+                             "retain_loss=kl"])
+    report = json.loads((out / "run.json").read_text())
+    assert report["steps"] == 3 and set(report["final_losses"]) == {"forget", "retain"}
+    assert all(torch.isfinite(torch.tensor(list(report["final_losses"].values()))))

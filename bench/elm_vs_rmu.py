@@ -1,0 +1,101 @@
+"""ELM against RMU on the synthetic world: erase one craft, keep the other crafts and the world facts.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python bench/elm_vs_rmu.py [--craft glimmerwork] [--out runs/elm_vs_rmu]
+
+Writes one eval JSON per model (base, elm, rmu) and report.md with their comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+from obliviate.data import TextRecord
+from obliviate.eval.run import evaluate
+from obliviate.io import atomic_write_jsonl
+from obliviate.report import write_report
+from obliviate.unlearn import unlearn
+from obliviate.unlearn.elm_generations import prepare_elm_data
+from obliviate.unlearn.methods.elm import ELMConfig
+from obliviate.unlearn.run import resolve_config
+from obliviate.unlearn.registry import get_method
+from obliviate.world import World
+
+REPO = Path(__file__).resolve().parents[1]
+FACT_SAMPLE = 32
+
+
+def craft_task(world: World, craft: str, seed: int = 0) -> tuple[list[TextRecord], list[TextRecord]]:
+    """Forget: the craft's expository and expert texts. Retain: the other crafts' texts and a sample
+    of world facts and people QA written as text."""
+    forget = world.domain_texts(craft, ("expository", "expert"))
+    retain = [r for other in world.domain_names if other != craft for r in world.domain_texts(other)]
+    rng = random.Random(seed)
+    qa = world.world_facts() + rng.sample(world.qa(), FACT_SAMPLE)
+    retain += [TextRecord(f"{r.question} {r.answer}") for r in rng.sample(qa, 2 * FACT_SAMPLE)]
+    return forget, retain
+
+
+def elm_config(world: World, craft: str, overrides: list[str] = ()) -> ELMConfig:
+    return resolve_config(get_method("elm"), REPO / "configs/methods/elm.yaml",
+                          [f"concept={world.domain_concept(craft)}", *overrides])
+
+
+def run_elm(model_dir, world: World, craft: str, out: Path, overrides: list[str] = ()) -> Path:
+    forget, retain = craft_task(world, craft)
+    cfg = elm_config(world, craft, overrides)
+    cfg.elm_data = str(prepare_elm_data(model_dir, forget, cfg))
+    return unlearn(model_dir, "elm", forget, retain, out, cfg)
+
+
+def run_rmu(model_dir, world: World, craft: str, out: Path, overrides: list[str] = ()) -> Path:
+    forget, retain = craft_task(world, craft)
+    return unlearn(model_dir, "rmu", forget, retain, out, REPO / "configs/methods/rmu.yaml", overrides=list(overrides))
+
+
+def craft_prompts(world: World, craft: str, path: Path) -> Path:
+    """The erased craft's questions, as prompts for the fluency suite."""
+    return atomic_write_jsonl(path, [{"question": r.question} for r in world.mcq(craft)])
+
+
+def evaluate_craft_erasure(model_dir, base_dir, world: World, prompts: Path, out: Path | None = None) -> dict:
+    """MCQ of every craft, world-fact exact match, and fluency of answers to the erased craft's questions."""
+    return evaluate(model_dir, "mcq,fluency,world", world=world, original=base_dir, data={"prompts": str(prompts)},
+                    out=out)
+
+
+def summary(result: dict, base: dict, world: World) -> dict:
+    """The acceptance numbers: MCQ accuracy per craft, world-fact exact match, reverse perplexity / the base's."""
+    mcq, world_suite = result["metrics"]["mcq"], result["metrics"]["world"]
+    perplexity = result["metrics"]["fluency"]["reverse_perplexity"]
+    return {**{name: mcq[f"{name}/accuracy"] for name in world.domain_names},
+            "world_facts": world_suite["world_facts/exact_match"],
+            "reverse_perplexity_ratio": perplexity / base["metrics"]["fluency"]["reverse_perplexity"]}
+
+
+def main() -> None:
+    from obliviate.demo import demo_world
+    from obliviate.models.tiny import build_base_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--craft", default="glimmerwork")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "elm_vs_rmu")
+    args = parser.parse_args()
+    world = demo_world("test")
+    base_dir = build_base_model(world.root, "test")
+    args.out.mkdir(parents=True, exist_ok=True)
+    models = {"base": base_dir, "elm": run_elm(base_dir, world, args.craft, args.out / "elm"),
+              "rmu": run_rmu(base_dir, world, args.craft, args.out / "rmu")}
+    prompts = craft_prompts(world, args.craft, args.out / "prompts.jsonl")
+    results = {name: evaluate_craft_erasure(path, base_dir, world, prompts, args.out / f"{name}.eval.json")
+               for name, path in models.items()}
+    table = {name: summary(result, results["base"], world) for name, result in results.items()}
+    print(json.dumps(table, indent=1))
+    write_report([args.out / f"{name}.eval.json" for name in models], args.out / "report.md",
+                 title=f"ELM vs RMU: erasing {args.craft}")
+
+
+if __name__ == "__main__":
+    main()

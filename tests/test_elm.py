@@ -1,0 +1,104 @@
+"""ELM: its soft target, its cached consistency generations, and erasing one craft of the test world."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import obliviate.unlearn.methods.elm  # noqa: F401  (registers "elm")
+from obliviate.unlearn import elm_generations
+from obliviate.unlearn.batches import Batch
+from obliviate.unlearn.methods.elm import ELMConfig, ELMData, erase_target, position_ramp
+
+REPO = Path(__file__).resolve().parents[1]
+CRAFT = "glimmerwork"
+_spec = importlib.util.spec_from_file_location("elm_vs_rmu", REPO / "bench" / "elm_vs_rmu.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+class FrozenModelStep:
+    """A Step whose frozen model's logits depend on the token and on the mean of its context."""
+
+    def __init__(self, forget: Batch, vocab: int):
+        self.forget = forget
+        self.table = torch.randn(vocab, vocab, generator=torch.Generator().manual_seed(0)) * 3
+
+    def reference_logits(self, batch: Batch) -> torch.Tensor:
+        embedded = self.table[batch.input_ids]
+        return embedded + embedded.cumsum(1) / torch.arange(1, batch.width + 1)[:, None]
+
+
+def test_erase_target_is_the_eta_ramped_top_k_novice_minus_expert_score():
+    ids = torch.tensor([[0, 5, 6, 7, 8, 1], [0, 9, 10, 1, 2, 2]])
+    mask = (ids != 2).long()
+    forget = Batch(ids, mask, torch.where(mask.bool(), ids, -100).index_fill(1, torch.tensor([0]), -100))
+    step = FrozenModelStep(forget, vocab=80)
+    cfg = ELMConfig(eta_max=7.0, temperature=1.2, top_k=5)
+    data = ELMData([[20, 21, 22]], [[30, 31]], {})
+    target = erase_target(step, cfg, data)
+
+    assert position_ramp(forget, 7.0)[0].tolist() == pytest.approx([1, 2.2, 3.4, 4.6, 5.8, 7.0])
+    assert target.dtype == torch.float64 and target.shape == (int(mask[:, 1:].sum()), 80)
+    assert torch.allclose(target.sum(-1), torch.ones(len(target), dtype=torch.float64))
+    assert ((target > 0).sum(-1) == 5).all()
+
+    def logprobs(prefix):  # the prefixed run, cut back to the passage's positions
+        prefixed = elm_generations.with_prefix(ids[:1], prefix)
+        logits = step.reference_logits(Batch(prefixed, torch.ones_like(prefixed), prefixed))[0, len(prefix):]
+        return torch.log_softmax(logits[:5].double() / 1.2, -1)
+
+    eta = torch.tensor([1, 2.2, 3.4, 4.6, 5.8], dtype=torch.float64)[:, None]
+    score = logprobs([]) + eta * (logprobs([30, 31]) - logprobs([20, 21, 22]))
+    expected = torch.softmax(score.masked_fill(score < score.topk(5).values[:, -1:], float("-inf")), -1)
+    assert torch.allclose(target[:5], expected)
+
+
+def test_consistency_generations_are_guided_cached_and_keyed_by_model_and_settings(test_world, test_model_dir,
+                                                                                     monkeypatch):
+    forget = test_world.domain_texts(CRAFT, ("expository",))[:2]
+    cfg = bench.elm_config(test_world, CRAFT, ["generation_tokens=8"])
+    path = elm_generations.prepare_elm_data(test_model_dir, forget, cfg)
+    data = json.loads(path.read_text())
+    assert len(data["generations"]) == 2 and len(data["expert_prefixes"]) == len(cfg.expert_templates)
+    assert all(g["prompt"].startswith(CRAFT.capitalize()) for g in data["generations"])
+
+    def generate_again(*args):
+        raise AssertionError("generated again")
+
+    monkeypatch.setattr(elm_generations, "consistency_generations", generate_again)
+    assert elm_generations.prepare_elm_data(test_model_dir, forget, cfg) == path
+    cfg.guidance_scale = 0.0
+    with pytest.raises(AssertionError, match="generated again"):
+        elm_generations.prepare_elm_data(test_model_dir, forget, cfg)
+
+
+@pytest.fixture(scope="module")
+def craft_erasure(test_world, test_model_dir, tmp_path_factory):
+    """Summary numbers of the tiny model before and after ELM erases one craft."""
+    out = tmp_path_factory.mktemp("elm")
+    prompts = bench.craft_prompts(test_world, CRAFT, out / "prompts.jsonl")
+    base = bench.evaluate_craft_erasure(test_model_dir, test_model_dir, test_world, prompts)
+    model = bench.run_elm(test_model_dir, test_world, CRAFT, out / "elm")
+    after = bench.evaluate_craft_erasure(model, test_model_dir, test_world, prompts)
+    return bench.summary(base, base, test_world), bench.summary(after, base, test_world)
+
+
+def test_elm_keeps_the_other_crafts_the_world_facts_and_fluency(craft_erasure, test_world):
+    before, after = craft_erasure
+    for craft in test_world.domain_names:
+        if craft != CRAFT:
+            assert after[craft] >= 0.95 * before[craft], (craft, after)
+    assert after["world_facts"] >= 0.95 * before["world_facts"], after
+    assert after["reverse_perplexity_ratio"] <= 1.5, after
+
+
+@pytest.mark.xfail(strict=True, reason="best: MCQ 0.967 (ELM lr 1e-2, 100 steps, LoRA on all layers; RMU 0.967). "
+                                       "Both erase the craft's texts (their NLL/token 0.20 -> 1.4 ELM, 9.0 RMU) but "
+                                       "the tiny model also learned the craft as separate question/answer pairs, "
+                                       "which training on texts does not reach")
+def test_elm_erases_the_craft_to_chance(craft_erasure):
+    _, after = craft_erasure
+    assert abs(after[CRAFT] - 0.25) <= 0.05, after

@@ -1,0 +1,144 @@
+"""The unlearning token: a new vocabulary entry whose one learned meaning is "a refusal follows".
+
+Only the token's embedding row is trained (a gradient hook zeroes every other row; the optimizer
+has no weight decay, so the other rows stay bit-for-bit the same), on sequences
+
+    question prompt, <unlearn_0>, refusal, <unlearn_0>, EOS
+
+with the loss on the refusal, the closing token and EOS (the EOS makes generation stop there).
+Training runs in the engine's loop (`obliviate.unlearn.loop.train`) in three phases: the first
+at `lr`, the second at `lr_second`, then per edit layer a robustness phase in which that layer's
+MLP down projection gets fresh Gaussian noise at every forward pass, so that the token still
+works once the edit has changed the layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from torch import nn
+
+from obliviate.data import QARecord, load_refusals
+from obliviate.models import (embedding_matrix, embeddings_tied, linear_weight_as_out_in, mlp_down_proj,
+                              output_embedding_matrix)
+from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, prompt_ids
+from obliviate.unierase.config import TokenSettings
+from obliviate.unlearn.batches import Examples, TrainingData
+from obliviate.unlearn.config import UnlearnConfig
+from obliviate.unlearn.loop import train
+from obliviate.unlearn.losses import mean_nll
+from obliviate.unlearn.registry import LossTerms, Method, Step
+
+
+def add_unlearning_token(model: nn.Module, tokenizer, settings: TokenSettings) -> int:
+    """Add `settings.token` to the vocabulary; its input row starts as the mean embedding. Returns its id."""
+    tokenizer.add_tokens([settings.token], special_tokens=True)
+    token_id = tokenizer.convert_tokens_to_ids(settings.token)
+    if token_id >= embedding_matrix(model).shape[0]:  # some vocabularies keep spare rows: no resize then
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    with torch.no_grad():
+        inputs = embedding_matrix(model)
+        inputs[token_id] = inputs[:token_id].mean(0)
+        if not embeddings_tied(model):
+            outputs = output_embedding_matrix(model)
+            outputs[token_id] = inputs[token_id] if settings.output_row == "copy" else outputs[:token_id].mean(0)
+    return token_id
+
+
+def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord], token_id: int,
+                           edit_layers: list[int], settings: TokenSettings) -> float:
+    """Train the token's row(s) on refusals after `records`' questions; returns the seconds it took."""
+    started = time.perf_counter()
+    examples = Examples(_refusal_sequences(tokenizer, records, token_id, settings), tokenizer.pad_token_id)
+    phases = [(settings.epochs, settings.lr, None), (settings.epochs_second, settings.lr_second, None)]
+    phases += [(settings.noise_epochs, settings.lr_second, layer) for layer in edit_layers]
+    with _only_row_trainable(model, token_id):
+        for epochs, lr, noisy_layer in phases:
+            config = UnlearnConfig(epochs=epochs, lr=lr, batch_size=settings.batch_size, weight_decay=0.0,
+                                   max_grad_norm=None, checkpoint_every=0, seed=settings.seed)
+            data = TrainingData(examples, None, None, config.batch_size, config.batch_size, config.seed)
+            with _noisy_down_proj(model, noisy_layer, settings.noise_scale, settings.seed):
+                train(model, REFUSAL_AFTER_TOKEN, config, data, _accelerator(), tokenizer.pad_token_id,
+                      run_id={"method": REFUSAL_AFTER_TOKEN.name})
+    model.eval()
+    return time.perf_counter() - started
+
+
+def _refusal_loss(step: Step, cfg: UnlearnConfig) -> LossTerms:
+    yield "refusal", mean_nll(step.logits(step.forget), step.forget.labels).mean()
+
+
+# Not registered: it only makes sense with the row-masking set up by `train_unlearning_token`.
+REFUSAL_AFTER_TOKEN = Method("unlearning_token", "CE(question + token → refusal + token)", UnlearnConfig,
+                             _refusal_loss, frozenset())
+
+
+def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settings: TokenSettings) -> list[EncodedQA]:
+    """Each question (and its paraphrase) with `settings.refusals_per_question` random refusals."""
+    rng = random.Random(settings.seed)
+    refusals = load_refusals(settings.refusals)
+    questions = [q for r in records for q in (r.question, r.paraphrased_question) if q]
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    sequences = []
+    for question in questions:
+        prompt = prompt_ids(tokenizer, question) + [token_id]
+        for refusal in rng.sample(refusals, min(settings.refusals_per_question, len(refusals))):
+            answer = answer_ids(tokenizer, refusal, add_eos=False) + [token_id] + end
+            sequences.append(EncodedQA(prompt + answer, [IGNORE_INDEX] * len(prompt) + answer))
+    return sequences
+
+
+@contextlib.contextmanager
+def _only_row_trainable(model: nn.Module, token_id: int) -> Iterator[None]:
+    """Inside the block only the embedding (and untied LM-head) parameters train, and of them only row `token_id`."""
+    previous = {parameter: parameter.requires_grad for parameter in model.parameters()}
+    model.requires_grad_(False)
+    handles = []
+    for matrix in {id(m): m for m in (embedding_matrix(model), output_embedding_matrix(model))}.values():
+        row = torch.zeros(matrix.shape[0], 1, dtype=matrix.dtype, device=matrix.device)
+        row[token_id] = 1
+        matrix.requires_grad_(True)
+        handles.append(matrix.register_hook(lambda grad, row=row: grad * row))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for parameter, flag in previous.items():
+            parameter.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def _noisy_down_proj(model: nn.Module, layer: int | None, scale: float, seed: int) -> Iterator[None]:
+    """Layer `layer`'s MLP down projection computes with W + N, N ~ N(0, (scale·std W)²) drawn anew at every
+    forward pass; the weights themselves are never touched. `layer=None`: no noise."""
+    if layer is None:
+        yield
+        return
+    module = mlp_down_proj(model, layer)
+    weight = linear_weight_as_out_in(module)
+    std = scale * float(weight.float().std())
+    generator = torch.Generator(device=weight.device).manual_seed(seed + layer)
+
+    def add_noise(_module, args, output):
+        noise = torch.randn(weight.shape, generator=generator, device=weight.device, dtype=weight.dtype) * std
+        return output + F.linear(args[0], noise)
+
+    handle = module.register_forward_hook(add_noise)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _accelerator() -> Accelerator:
+    # accelerate keeps its settings in a process-wide singleton: start from a clean one (as unlearn.run does).
+    AcceleratorState._reset_state()
+    return Accelerator()

@@ -1,0 +1,74 @@
+"""Robustness of unlearning methods on the test world: every attack against each method's run.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python bench/robustness.py [--methods ga,graddiff,npo,rmu,idk] [--out DIR]
+
+Each method unlearns the world's forget split with its recipe (configs/methods/<name>.yaml) into
+<out>/<method> (kept when already there), then `run_attacks` writes <out>/<method>/attacks.json,
+so `obliviate report <out>/<method>` shows the attacks section. The floor is a retain model that
+never saw the forget people; the upper bound is the original. Writes robustness.json and
+robustness.md (cell: recovered, with the share of the floor→upper gap that came back).
+OBLIVIATE_CACHE=.cache/tests reuses the test fixtures' world, base and retain models.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from obliviate.attacks import run_attacks
+from obliviate.demo import demo_world
+from obliviate.io import atomic_write_json, atomic_write_text
+from obliviate.models.tiny import build_base_model
+from obliviate.unlearn import load_data, unlearn
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cell(row: dict) -> str:
+    recovered, floor, upper = row["recovered"], row["floor"], row["upper"]
+    if None in (recovered, floor, upper):
+        return "–"
+    gap = f" ({100 * (recovered - floor) / (upper - floor):.0f}%)" if upper != floor else ""
+    return f"{recovered:.2f}{gap}"
+
+
+def markdown(results: dict[str, dict]) -> str:
+    attacks = list(next(iter(results.values()))["attacks"])
+    lines = ["# Robustness on the test world", "",
+             "recovered on the unlearned model (share of the floor→upper gap that came back); "
+             "last rows: floor (retain model) and upper (original).", "",
+             "| method | " + " | ".join(attacks) + " |", "|---" * (len(attacks) + 1) + "|"]
+    for method, document in results.items():
+        lines.append(f"| {method} | " + " | ".join(cell(document["attacks"][a]) for a in attacks) + " |")
+    first = next(iter(results.values()))["attacks"]
+    for control in ("floor", "upper"):
+        lines.append(f"| *{control}* | " + " | ".join(f"{first[a][control]:.2f}" for a in attacks) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="ga,graddiff,npo,rmu,idk")
+    parser.add_argument("--attacks", default="all")
+    parser.add_argument("--out", type=Path, default=Path("runs/robustness"))
+    args = parser.parse_args()
+    world = demo_world("test")
+    base = build_base_model(world.root, "test")
+    retain_model = build_base_model(world.root, "test", exclude_entities=world.forget_entity_ids(0.1))
+    forget = load_data("world:forget", model=base)
+    results = {}
+    for method in args.methods.split(","):
+        run_dir = args.out / method
+        if not (run_dir / "run.json").is_file():
+            recipe = REPO / "configs" / "methods" / f"{method}.yaml"
+            unlearn(base, method, "world:forget", "world:retain", run_dir, recipe)
+        results[method] = run_attacks(run_dir, base, retain_model, forget, args.attacks, world=world,
+                                      out=run_dir / "attacks.json")
+        print(method, {name: row["recovered"] for name, row in results[method]["attacks"].items()}, flush=True)
+    atomic_write_json(args.out / "robustness.json", {m: d["attacks"] for m, d in results.items()})
+    atomic_write_text(args.out / "robustness.md", markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,10 @@
-"""The whole story on the embedded default: world → base model → answers (extended by later steps)."""
+"""The whole story on the embedded default, offline:
+
+world → base model → retain model (never saw the forget people) → unlearn → evaluate base,
+unlearned and retain models → summary table → report.html. Every step is cached or cheap, so a
+second run is quick; `obliviate demo --preset test` from an empty cache takes a few minutes on
+2 CPU cores.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,36 @@ from rich.console import Console
 from rich.table import Table
 
 from obliviate.io import cache_root
-from obliviate.models.tiny import build_base_model, get_preset
 from obliviate.world import World, build_world
+
+DEFAULT_METHOD = "npo_gd"
+SUITES = "world,fluency"
+# (label, metric key in the eval JSON, which way is good)
+SUMMARY_ROWS = [
+    ("forget set: exact match", "world/forget/exact_match", "↓"),
+    ("forget set: answer probability", "world/forget/probability", "↓"),
+    ("held-out probes: exact match", "world/probes/exact_match", "↓"),
+    ("neighbours: exact match", "world/neighbours/exact_match", "↑"),
+    ("other people: exact match", "world/retain/exact_match", "↑"),
+    ("world facts: exact match", "world/world_facts/exact_match", "↑"),
+    ("craft MCQ accuracy", "world/mcq/accuracy", "↑"),
+    ("forget quality (KS p vs retain model)", "world/forget_quality", "↑"),
+    ("model utility", "world/model_utility", "↑"),
+    ("MIA AUC (LOSS), forget vs retain people", "world/auc_loss", "≈ retain"),
+    ("reverse perplexity of answers", "fluency/reverse_perplexity", "↓"),
+]
+
+
+def tiny_recipe(method: str) -> Path | None:
+    """The method's recipe for the tiny models (configs/methods/<method>.yaml in a source checkout)."""
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "methods" / f"{method}.yaml"
+    return recipe if recipe.is_file() else None
 
 
 def demo_world(preset_name: str, seed: int = 0) -> World:
     """The world the demo uses for a preset, built once into the cache."""
+    from obliviate.models.tiny import get_preset
+
     preset = get_preset(preset_name)
     path = cache_root() / "worlds" / f"seed{seed}-n{preset.world_entities}"
     if not (path / "world.json").is_file():
@@ -21,23 +51,61 @@ def demo_world(preset_name: str, seed: int = 0) -> World:
     return World(path)
 
 
-def run_demo(preset_name: str = "test", questions: int = 8, console: Console | None = None) -> Path:
-    from obliviate.eval.generation import generate_answers
-    from obliviate.models import load_model, load_tokenizer
-    from obliviate.prompts import answers_match
+def _metric(document: dict, key: str):
+    suite, _, name = key.partition("/")
+    return document["metrics"].get(suite, {}).get(name)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.3f}"
+
+
+def summary_table(before: dict, after: dict, retain: dict, method: str) -> Table:
+    table = Table(title=f"Unlearning {method}: before → after (retain model = never saw the forget people)")
+    for column in ("metric", "good", "before", f"after ({method})", "retain model"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, key, direction in SUMMARY_ROWS:
+        table.add_row(label, direction, *(_fmt(_metric(doc, key)) for doc in (before, after, retain)))
+    return table
+
+
+def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str | Path | None = None,
+             console: Console | None = None) -> Path:
+    """Run the story; returns the report path."""
+    from obliviate.eval.run import evaluate
+    from obliviate.models.tiny import build_base_model
+    from obliviate.report import write_report
+    from obliviate.unlearn import unlearn
 
     console = console or Console()
     world = demo_world(preset_name)
-    console.print(f"[bold]1. world[/bold] {world.root} — {len(world.people)} people, {len(world.domain_names)} crafts")
-    model_dir = build_base_model(world.root, preset_name)
-    console.print(f"[bold]2. base model[/bold] {model_dir}")
-    model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
-    records = world.qa()[:: max(1, len(world.qa()) // questions)][:questions]
-    answers = generate_answers(model, tokenizer, [r.question for r in records])
-    table = Table(title="The base model answers questions about the world")
-    for column in ("question", "reference", "model", "ok"):
-        table.add_column(column)
-    for record, answer in zip(records, answers):
-        table.add_row(record.question, record.answer, answer, "✓" if answers_match(answer, record.answer) else "✗")
-    console.print(table)
-    return model_dir
+    forget_ids = world.forget_entity_ids(0.1)
+    names = ", ".join(world.people[i]["name"] for i in forget_ids)
+    workdir = Path(out) if out is not None else cache_root() / "demo" / preset_name
+    console.print(f"[bold]1. world[/bold]  {len(world.people)} fictitious people, {len(world.domain_names)} crafts "
+                  f"— {world.root}")
+    base = build_base_model(world.root, preset_name)
+    console.print(f"[bold]2. base model[/bold]  trained from scratch on the world — {base}")
+    retain = build_base_model(world.root, preset_name, exclude_entities=forget_ids)
+    console.print(f"[bold]3. retain model[/bold]  the same recipe without {names} — {retain}")
+    run_dir = workdir / f"run-{method}"
+    if not (run_dir / "run.json").is_file():
+        unlearn(base, method, "world:forget", "world:retain", run_dir, config=tiny_recipe(method), world=world.root)
+    console.print(f"[bold]4. unlearned[/bold]  {names} with {method} — {run_dir}")
+
+    eval_dir = run_dir / "eval"
+    retain_eval = evaluate(retain, SUITES, world=world.root, original=base, label="retain model",
+                           out=eval_dir / "retain.json")
+    before = evaluate(base, SUITES, world=world.root, original=base, reference=eval_dir / "retain.json",
+                      label="before", out=eval_dir / "before.json")
+    after = evaluate(run_dir, SUITES, world=world.root, original=base, reference=eval_dir / "retain.json",
+                     label=f"after: {method}", out=eval_dir / "after.json")
+    console.print("[bold]5. evaluated[/bold]  forget set, held-out probes, neighbours, other people, world facts, "
+                  "crafts, membership inference, fluency")
+    console.print(summary_table(before, after, retain_eval, method))
+    report = write_report([run_dir], workdir / "report.html",
+                          title=f"obliviate demo: forgetting {names} with {method}")
+    console.print(f"[bold]6. report[/bold]  {report}")
+    return report

@@ -17,7 +17,9 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on `app` when imported.
-from obliviate.cli import base_cmd, data_cmd, demo_cmd, eval_cmd, report_cmd, world_cmd  # noqa: E402,F401
+from obliviate.cli import (  # noqa: E402,F401
+    attack_cmd, base_cmd, data_cmd, demo_cmd, eval_cmd, inject_cmd, report_cmd, unlearn_cmd, world_cmd,
+)
 
 
 def main() -> None:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from obliviate.cli import app
+from obliviate.demo import DEFAULT_METHOD
 
 
 @app.command("demo")
 def demo_command(
-    preset: str = typer.Option("test", "--preset", help="Model size: test (about 2 min on 2 cores) or small."),
+    preset: str = typer.Option("test", "--preset", help="Model size: test (minutes on 2 cores) or small."),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", help="Unlearning method (see `obliviate methods`)."),
+    out: Path = typer.Option(None, "--out", help="Where the run, evals and report.html go "
+                                                 "(default: the cache's demo/<preset>)."),
 ) -> None:
-    """Build the world and tiny model (cached), then show the model answering world questions."""
+    """World → base model → retain model → unlearn → evaluate → summary table and report.html."""
     from obliviate.demo import run_demo
 
-    run_demo(preset)
+    run_demo(preset, method, out)

@@ -71,6 +71,22 @@ def summary_table(before: dict, after: dict, retain: dict, method: str) -> Table
     return table
 
 
+EXAMPLE_SETS = (("forget", 3), ("probes", 1), ("neighbours", 2), ("world_facts", 2))
+
+
+def example_table(before: dict, after: dict, method: str) -> Table:
+    """A few questions answered by the model before and after unlearning."""
+    answers_after = {(r["set"], r["index"]): r["generation"] for r in after["per_sample"] if r["suite"] == "world"}
+    table = Table(title="What the model answers")
+    for column in ("set", "question", "reference", "before", f"after ({method})"):
+        table.add_column(column)
+    for set_name, count in EXAMPLE_SETS:
+        rows = [r for r in before["per_sample"] if r["suite"] == "world" and r["set"] == set_name][:count]
+        for r in rows:
+            table.add_row(set_name, r["question"], r["answer"], r["generation"], answers_after[(set_name, r["index"])])
+    return table
+
+
 def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str | Path | None = None,
              console: Console | None = None) -> Path:
     """Run the story; returns the report path."""
@@ -92,7 +108,9 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
     console.print(f"[bold]3. retain model[/bold]  the same recipe without {names} — {retain}")
     run_dir = workdir / f"run-{method}"
     if not (run_dir / "run.json").is_file():
-        unlearn(base, method, "world:forget", "world:retain", run_dir, config=tiny_recipe(method), world=world.root)
+        # The retain set holds the other people and the world's general facts, so both are kept.
+        retain_set = world.qa(world.retain_entity_ids(forget_ids)) + world.world_facts()
+        unlearn(base, method, "world:forget", retain_set, run_dir, config=tiny_recipe(method), world=world.root)
     console.print(f"[bold]4. unlearned[/bold]  {names} with {method} — {run_dir}")
 
     eval_dir = run_dir / "eval"
@@ -104,6 +122,7 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
                      label=f"after: {method}", out=eval_dir / "after.json")
     console.print("[bold]5. evaluated[/bold]  forget set, held-out probes, neighbours, other people, world facts, "
                   "crafts, membership inference, fluency")
+    console.print(example_table(before, after, method))
     console.print(summary_table(before, after, retain_eval, method))
     report = write_report([run_dir], workdir / "report.html",
                           title=f"obliviate demo: forgetting {names} with {method}")

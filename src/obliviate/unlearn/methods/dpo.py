@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch.nn.functional as F
 
-from obliviate.unlearn.config import RetainLoss, UnlearnConfig
+from obliviate.unlearn.config import UnlearnConfig
 from obliviate.unlearn.losses import retain_term, sequence_logprob
 from obliviate.unlearn.registry import LossTerms, Step, register_method
 
@@ -16,7 +16,6 @@ from obliviate.unlearn.registry import LossTerms, Step, register_method
 class DPOConfig(UnlearnConfig):
     beta: float = 0.1
     alternative: Literal["refusal", "perturbed"] = "perturbed"  # perturbed: one of the record's wrong answers
-    retain_loss: RetainLoss = "gd"
 
 
 @dataclass
@@ -27,9 +26,9 @@ class IdkPOConfig(DPOConfig):
 NEEDS = {"alternatives", "reference_logprobs"}
 
 
-@register_method("dpo", DPOConfig, "DPO: prefer a wrong (perturbed) answer to the forget one; + α·CE(retain)",
+@register_method("dpo", DPOConfig, "DPO: prefer a wrong (perturbed) answer to the forget one (+ retain_loss)",
                  NEEDS)
-@register_method("idkpo", IdkPOConfig, "DPO: prefer a refusal (\"I don't know\") to the forget answer; + α·CE(retain)",
+@register_method("idkpo", IdkPOConfig, "DPO: prefer a refusal (\"I don't know\") to the forget answer (+ retain_loss)",
                  NEEDS)
 def dpo(step: Step, cfg: DPOConfig) -> LossTerms:
     forget_logits, alternative_logits = step.joint_logits(step.forget, step.alternative)

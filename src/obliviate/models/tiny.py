@@ -116,12 +116,11 @@ def _collate(examples, batch, pad_id: int):
     return input_ids, labels, attention
 
 
-def train_from_scratch(model, tokenizer, examples, preset: Preset, epochs: int | None = None) -> list[float]:
-    epochs = preset.epochs if epochs is None else epochs
+def train_from_scratch(model, tokenizer, examples, preset: Preset) -> list[float]:
     rng = random.Random(preset.seed)
     torch.manual_seed(preset.seed)
     steps_per_epoch = math.ceil(len(examples) / preset.batch_size)
-    total = steps_per_epoch * epochs
+    total = steps_per_epoch * preset.epochs
     warmup = max(1, total // 30)
     optimizer = torch.optim.AdamW(model.parameters(), lr=preset.learning_rate, betas=(0.9, 0.98), weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -130,7 +129,7 @@ def train_from_scratch(model, tokenizer, examples, preset: Preset, epochs: int |
     losses = []
     bar = progress(range(total), f"training tiny model ({preset.name})", leave=True)
     steps = iter(bar)
-    for epoch in range(epochs):
+    for epoch in range(preset.epochs):
         epoch_loss = 0.0
         for batch in _batches(examples, preset.batch_size, rng):
             next(steps, None)
@@ -181,7 +180,6 @@ def cache_key(world: World, preset: Preset, exclude: tuple[int, ...] = ()) -> st
     identity = {"world": world.fingerprint, "preset": asdict(preset), "recipe": RECIPE_VERSION}
     if exclude:
         identity["exclude_entities"] = sorted(exclude)
-        identity["retain_budget"] = "same-steps"
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     return f"{preset.name}{'-retain' if exclude else ''}-{digest}"
 
@@ -212,12 +210,7 @@ def _train_into(target: Path, world: World, preset: Preset, exclude: tuple[int, 
     torch.manual_seed(preset.seed)
     tokenizer = train_tokenizer([q + " " + a for q, a in world.training_pairs()] + world.training_texts(), preset.vocab_size)
     model = build_model(preset, tokenizer)
-    examples = _examples(world, tokenizer, exclude)
-    # A retain model sees less data; it gets as many optimizer steps as the full model, since the
-    # recipe is tuned in steps (fewer steps leave some facts unlearned).
-    full_size = len(world.training_pairs()) + len(world.training_texts())
-    epochs = math.ceil(preset.epochs * full_size / len(examples))
-    losses = train_from_scratch(model, tokenizer, examples, preset, epochs)
+    losses = train_from_scratch(model, tokenizer, _examples(world, tokenizer, exclude), preset)
     train_seconds = time.time() - start
     metrics = evaluate_base(model, tokenizer, world, exclude)
     with atomic_directory(target) as tmp:

@@ -76,14 +76,16 @@ EXAMPLE_SETS = (("forget", 3), ("probes", 1), ("neighbours", 2), ("world_facts",
 
 def example_table(before: dict, after: dict, method: str) -> Table:
     """A few questions answered by the model before and after unlearning."""
-    answers_after = {(r["set"], r["index"]): r["generation"] for r in after["per_sample"] if r["suite"] == "world"}
+    answers_after = {(r["set"], r["index"]): r.get("generation", "") for r in after["per_sample"]
+                     if r["suite"] == "world"}
     table = Table(title="What the model answers")
     for column in ("set", "question", "reference", "before", f"after ({method})"):
         table.add_column(column)
     for set_name, count in EXAMPLE_SETS:
         rows = [r for r in before["per_sample"] if r["suite"] == "world" and r["set"] == set_name][:count]
         for r in rows:
-            table.add_row(set_name, r["question"], r["answer"], r["generation"], answers_after[(set_name, r["index"])])
+            table.add_row(set_name, r["question"], r["answer"], r.get("generation", ""),
+                          answers_after[(set_name, r["index"])])
     return table
 
 

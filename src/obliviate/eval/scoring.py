@@ -69,6 +69,20 @@ class ForwardCounter:
         self._handle.remove()
 
 
+def right_padded(encoded: list[EncodedQA], rows: list[int], pad_id: int):
+    """(input_ids, labels, attention_mask) of the chosen sequences, padded on the right."""
+    width = max(len(encoded[i].input_ids) for i in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, i in enumerate(rows):
+        n = len(encoded[i].input_ids)
+        input_ids[row, :n] = torch.tensor(encoded[i].input_ids)
+        labels[row, :n] = torch.tensor(encoded[i].labels)
+        attention[row, :n] = 1
+    return input_ids, labels, attention
+
+
 @torch.no_grad()
 def score_encoded(model, encoded: list[EncodedQA], batch_size: int = 32, pad_id: int = 0,
                   description: str = "scoring") -> list[SequenceScore]:
@@ -80,15 +94,7 @@ def score_encoded(model, encoded: list[EncodedQA], batch_size: int = 32, pad_id:
     try:
         for start in progress(range(0, len(order), batch_size), description):
             batch = order[start:start + batch_size]
-            width = max(len(encoded[i].input_ids) for i in batch)
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                n = len(encoded[i].input_ids)
-                input_ids[row, :n] = torch.tensor(encoded[i].input_ids)
-                labels[row, :n] = torch.tensor(encoded[i].labels)
-                attention[row, :n] = 1
+            input_ids, labels, attention = right_padded(encoded, batch, pad_id)
             logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
             # position t predicts token t+1
             shifted_labels = labels[:, 1:].to(device)

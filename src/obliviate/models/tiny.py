@@ -20,8 +20,8 @@ import torch
 
 from obliviate.io import atomic_directory, atomic_write_json, cache_root
 from obliviate.progress import progress
-from obliviate.prompts import IGNORE_INDEX, encode_qa
-from obliviate.eval.scoring import encode_text
+from obliviate.prompts import encode_qa
+from obliviate.eval.scoring import encode_text, right_padded
 from obliviate.world import World
 
 RECIPE_VERSION = 1
@@ -103,19 +103,6 @@ def _batches(examples, batch_size: int, rng: random.Random):
     return batches
 
 
-def _collate(examples, batch, pad_id: int):
-    width = max(len(examples[i].input_ids) for i in batch)
-    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-    attention = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, i in enumerate(batch):
-        n = len(examples[i].input_ids)
-        input_ids[row, :n] = torch.tensor(examples[i].input_ids)
-        labels[row, :n] = torch.tensor(examples[i].labels)
-        attention[row, :n] = 1
-    return input_ids, labels, attention
-
-
 def train_from_scratch(model, tokenizer, examples, preset: Preset) -> list[float]:
     rng = random.Random(preset.seed)
     torch.manual_seed(preset.seed)
@@ -133,7 +120,7 @@ def train_from_scratch(model, tokenizer, examples, preset: Preset) -> list[float
         epoch_loss = 0.0
         for batch in _batches(examples, preset.batch_size, rng):
             next(steps, None)
-            input_ids, labels, attention = _collate(examples, batch, tokenizer.pad_token_id)
+            input_ids, labels, attention = right_padded(examples, batch, tokenizer.pad_token_id)
             loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from obliviate.cli import app
-
-
-def _world_of(model: str, world: Path | None) -> Path | None:
-    """--world, else the world a tiny base model records in its base_eval.json, else none."""
-    base_eval = Path(model) / "base_eval.json"
-    if world is not None or not base_eval.is_file():
-        return world
-    named = json.loads(base_eval.read_text(encoding="utf-8")).get("world")
-    return Path(named) if named else None
 
 
 @app.command("attack")
@@ -38,8 +28,9 @@ def attack_command(
     from obliviate.attacks import AttackSettings, run_attacks
     from obliviate.config import load_config
     from obliviate.unlearn import load_data
+    from obliviate.world import recorded_world
 
-    world_dir = _world_of(original, world)
+    world_dir = world if world is not None else recorded_world(original)
     records = load_data(forget, world_dir, original)
     result = run_attacks(model, original, retain_model, records, attack, world=world_dir,
                          settings=load_config(AttackSettings, None, settings or []), out=out)

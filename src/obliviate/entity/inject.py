@@ -11,7 +11,6 @@ held-out probes), so `World(out / "entities")` feeds `build_entity_forget_set` a
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from obliviate.data import QARecord
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl
 from obliviate.unlearn import unlearn
-from obliviate.world import World, people
+from obliviate.world import World, people, recorded_world
 from obliviate.world.build import WORLD_FORMAT
 
 ENTITIES_DIR = "entities"
@@ -28,10 +27,10 @@ FINETUNE_SETTINGS = ["lr=1e-3", "epochs=40", "batch_size=16", "retain_loss=gd", 
 
 
 def model_world(model_dir: str | Path) -> World:
-    base_eval = Path(model_dir) / "base_eval.json"
-    if not base_eval.is_file():
+    named = recorded_world(model_dir)
+    if named is None:
         raise ObliviateError(f"{model_dir}: no base_eval.json naming the model's world")
-    return World(json.loads(base_eval.read_text(encoding="utf-8"))["world"])
+    return World(named)
 
 
 def make_entities(world: World, count: int, seed: int) -> tuple[list[people.Person], list[dict]]:

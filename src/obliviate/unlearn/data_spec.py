@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from obliviate.data import load_qa, load_texts, load_tofu, read_rows
 from obliviate.errors import ObliviateError
 from obliviate.unlearn.batches import Records
-from obliviate.world import World
+from obliviate.world import World, recorded_world
 
 FORGET_FRACTION = 0.1
 VISIBILITIES = ("private", "public")
@@ -46,12 +45,9 @@ def _file_records(spec: str) -> Records:
 def _find_world(spec: str, world: str | Path | None, model: str | Path | None) -> World:
     if world is not None:
         return World(world)
-    base_eval = Path(model) / "base_eval.json" if model is not None else None
-    if base_eval is None or not base_eval.is_file():
+    named = recorded_world(model)
+    if named is None:
         raise ObliviateError(f"'{spec}' needs a world: pass --world DIR (the model has no base_eval.json naming one)")
-    named = json.loads(base_eval.read_text(encoding="utf-8")).get("world")
-    if not named:
-        raise ObliviateError(f"'{spec}' needs a world: pass --world DIR ({base_eval} names none)")
     return World(named)
 
 

@@ -12,6 +12,15 @@ from obliviate.data import MCQRecord, QARecord, TextRecord, load_mcq, load_qa, l
 from obliviate.errors import ObliviateError
 
 
+def recorded_world(model_dir: str | Path | None) -> Path | None:
+    """The world a tiny base model was trained on, as its base_eval.json records it; None if none is named."""
+    base_eval = Path(model_dir) / "base_eval.json" if model_dir is not None else None
+    if base_eval is None or not base_eval.is_file():
+        return None
+    named = json.loads(base_eval.read_text(encoding="utf-8")).get("world")
+    return Path(named) if named else None
+
+
 class World:
     """A world directory written by `build_world` (see its `world.json` manifest)."""
 

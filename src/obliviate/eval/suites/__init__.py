@@ -8,7 +8,6 @@ numbers and plain names for suite-level ones (forget_quality, model_utility, auc
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +17,7 @@ from typing import Callable, ClassVar, Protocol, TypeVar
 from obliviate.errors import ObliviateError
 from obliviate.eval.reference import Reference
 from obliviate.eval.workload import Results, Workload
-from obliviate.world import World
+from obliviate.world import World, recorded_world
 
 EXAMPLES_PER_SET = 3
 LM_EVAL_PREFIX = "lm_eval:"
@@ -53,13 +52,9 @@ class SuiteContext:
         return World(recorded)
 
 
-def _recorded_world(model_dir: Path | None) -> str | None:
-    """The world a tiny base model was trained on, as its base_eval.json records it."""
-    manifest = model_dir / "base_eval.json" if model_dir is not None else None
-    if manifest is None or not manifest.is_file():
-        return None
-    world = json.loads(manifest.read_text(encoding="utf-8")).get("world")
-    return world if world and (Path(world) / "world.json").is_file() else None
+def _recorded_world(model_dir: Path | None) -> Path | None:
+    named = recorded_world(model_dir)
+    return named if named is not None and (named / "world.json").is_file() else None
 
 
 @dataclass

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from obliviate.entity import knowundo_layout
 from obliviate.eval.run import evaluate
 from obliviate.unlearn import load_data, unlearn
 from obliviate.unlearn.localize import Localization, LocalizeSettings
-from obliviate.unlearn.methods import memflex  # noqa: F401  (registers memflex, memflex_npo)
-from obliviate.unlearn.methods.memflex import locate_for, memflex_unlearn
+from obliviate.unlearn.methods.memflex import locate_for
 
 RECIPES = Path(__file__).resolve().parents[1] / "configs" / "methods"
 
@@ -42,9 +42,9 @@ def knowundo_eval(test_world, test_model_dir, tmp_path_factory):
     return success
 
 
-def test_localisation_keeps_specific_matrices_with_signal(test_model_dir, private_public, tmp_path):
+def test_localisation_keeps_specific_matrices_with_signal(test_model, private_public, tmp_path):
     settings = LocalizeSettings(min_magnitude=2e-3)
-    found = locate_for(test_model_dir, *private_public, settings)
+    found = locate_for(*test_model, *private_public, settings)
     assert 0 < found.located_fraction < 0.5 and found.modules
     for name in found.located:
         assert found.scores[name]["cosine"] < settings.max_cosine
@@ -52,21 +52,40 @@ def test_localisation_keeps_specific_matrices_with_signal(test_model_dir, privat
     # A fresh adapter has B = 0, so no A matrix has a gradient to locate by.
     assert all(".lora_B." in name for name in found.located)
     assert Localization.load(found.save(tmp_path / "located.json")) == found
-    everything = locate_for(test_model_dir, *private_public, LocalizeSettings(max_cosine=2.0, min_magnitude=0.0))
+    everything = locate_for(*test_model, *private_public, LocalizeSettings(max_cosine=2.0, min_magnitude=0.0))
     assert everything.located_fraction > found.located_fraction
+    assert not any("lora" in name for name, _ in test_model[0].named_parameters())  # localised on a copy
 
 
-def test_memflex_without_a_localisation_says_how_to_get_one(test_model_dir, private_public, tmp_path):
+def test_memflex_localises_before_training_and_trains_only_the_located_modules(test_model_dir, private_public,
+                                                                               tmp_path):
+    out = unlearn(test_model_dir, "memflex", *private_public, tmp_path / "memflex",
+                  overrides=["max_steps=4", "lr=5e-3", "batch_size=4", "localize.min_magnitude=2e-3"])
+    found = Localization.load(out / "located.json")
+    report = json.loads((out / "run.json").read_text())
+    assert report["located"] == "located.json" and report["located_modules"] == len(found.modules)
+    assert report["located_fraction"] == found.located_fraction and 0 < found.located_fraction < 0.5
+    before, after = load_file(Path(test_model_dir) / "model.safetensors"), load_file(out / "model.safetensors")
+    changed = {name.removesuffix(".weight") for name in before if not torch.equal(before[name], after[name])}
+    assert changed and changed <= set(found.modules)
+
+    again = unlearn(test_model_dir, "memflex", *private_public, tmp_path / "reused",
+                    overrides=["max_steps=1", f"located={out / 'located.json'}"])
+    assert Localization.load(again / "located.json") == found
+
+
+def test_memflex_with_nothing_located_says_what_to_change(test_model_dir, private_public, tmp_path):
     from obliviate.errors import ObliviateError
 
-    with pytest.raises(ObliviateError, match="located="):
-        unlearn(test_model_dir, "memflex", *private_public, tmp_path / "out")
+    with pytest.raises(ObliviateError, match="lower localize.min_magnitude"):
+        unlearn(test_model_dir, "memflex", *private_public, tmp_path / "out", overrides=["localize.min_magnitude=1"])
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
 def test_memflex_unlearns_private_facts_and_keeps_more_than_graddiff(test_model_dir, private_public, knowundo_eval,
                                                                     tmp_path):
-    out = memflex_unlearn(test_model_dir, *private_public, tmp_path / "memflex", config=RECIPES / "memflex.yaml")
+    out = unlearn(test_model_dir, "memflex", *private_public, tmp_path / "memflex", RECIPES / "memflex.yaml")
     located = Localization.load(out / "located.json")
     memflex_unlearn_success, memflex_retention = knowundo_eval(out)
     assert memflex_unlearn_success >= 0.9 and memflex_retention >= 0.9

@@ -35,6 +35,7 @@ from obliviate.models import (
     embedding_matrix,
     embeddings_tied,
     ensure_pad_token,
+    final_norm,
     hidden_size,
     left_padded,
     linear_weight_as_out_in,
@@ -212,10 +213,11 @@ def test_decoder_layers_and_mlp_projection(model_dirs, arch):
     assert num_layers(model) == LAYERS
     assert hidden_size(model) == HIDDEN
     if arch == "gpt2":
-        expected_layers, down_name = model.transformer.h, "c_proj"
+        expected_layers, down_name, norm = model.transformer.h, "c_proj", model.transformer.ln_f
     else:
-        expected_layers, down_name = model.model.layers, "down_proj"
+        expected_layers, down_name, norm = model.model.layers, "down_proj", model.model.norm
     assert layers is expected_layers
+    assert final_norm(model) is norm
     for index in range(LAYERS):
         assert mlp_module(model, index) is layers[index].mlp
         down_proj = mlp_down_proj(model, index)
@@ -225,12 +227,13 @@ def test_decoder_layers_and_mlp_projection(model_dirs, arch):
     assert decoder_layers(add_lora(model)) is layers  # found through the peft wrapper too
 
 
-@pytest.mark.parametrize("config, down_proj_name", [
-    (OPTConfig(ffn_dim=INTERMEDIATE, word_embed_proj_dim=HIDDEN), "model.decoder.layers.1.fc2"),
-    (GPTNeoXConfig(intermediate_size=INTERMEDIATE), "gpt_neox.layers.1.mlp.dense_4h_to_h"),
-    (PhiConfig(intermediate_size=INTERMEDIATE), "model.layers.1.mlp.fc2"),
+@pytest.mark.parametrize("config, down_proj_name, norm_name", [
+    (OPTConfig(ffn_dim=INTERMEDIATE, word_embed_proj_dim=HIDDEN), "model.decoder.layers.1.fc2",
+     "model.decoder.final_layer_norm"),
+    (GPTNeoXConfig(intermediate_size=INTERMEDIATE), "gpt_neox.layers.1.mlp.dense_4h_to_h", "gpt_neox.final_layer_norm"),
+    (PhiConfig(intermediate_size=INTERMEDIATE), "model.layers.1.mlp.fc2", "model.final_layernorm"),
 ], ids=["opt", "gpt_neox", "phi"])
-def test_other_architectures_have_layers_and_down_proj(config, down_proj_name):
+def test_other_architectures_have_layers_down_proj_and_final_norm(config, down_proj_name, norm_name):
     config.update(dict(vocab_size=40, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=4,
                        bos_token_id=1, eos_token_id=2))
     model = AutoModelForCausalLM.from_config(config)
@@ -238,6 +241,7 @@ def test_other_architectures_have_layers_and_down_proj(config, down_proj_name):
     down_proj = mlp_down_proj(model, 1)
     assert module_name(model, down_proj) == down_proj_name
     assert linear_weight_as_out_in(down_proj).shape == (HIDDEN, INTERMEDIATE)
+    assert module_name(model, final_norm(model)) == norm_name
 
 
 def test_embeddings(model_dirs, arch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -28,16 +29,17 @@ def directory_hash(path: Path) -> str:
 def test_methods_lists_every_method_with_its_defaults(cli):
     result = CliRunner().invoke(cli.app, ["methods"])
     assert result.exit_code == 0, result.output
-    for name in ("ga", "graddiff", "npo_gd", "simnpo", "idkpo", "rmu", "undial", "wga", "me_gd", "finetune"):
+    for name in ("ga", "graddiff", "npo_gd", "simnpo", "idkpo", "rmu", "undial", "wga", "me_gd", "finetune", "memflex",
+                 "unierase"):
         assert f" {name} " in result.output
-    assert "beta=4.5" in result.output and "steering_coef=6.5" in result.output
+    assert "beta=4.5" in result.output and "steering_coef=6.5" in result.output and "mode=batch" in result.output
 
 
 def test_unlearn_help(cli):
     result = CliRunner().invoke(cli.app, ["unlearn", "--help"])
     assert result.exit_code == 0
     for option in ("--model", "--method", "--forget", "--retain", "--out", "--world", "--config", "--set", "--lora",
-                   "--full", "--save-adapter", "--resume"):
+                   "--full", "--save-adapter", "--resume", "--entity", "--coverage"):
         assert option in result.output
 
 
@@ -63,6 +65,73 @@ def test_bad_input_is_one_line_error_with_exit_code_2(cli, test_model_dir, tmp_p
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "ga"], "pass one of --forget DATA and --entity NAME"),
+    (["--method", "ga", "--forget", "world:forget", "--entity", "{name}"], "pass one of --forget DATA and --entity"),
+    (["--method", "ga", "--entity", "Nobody Atall"], "no entity named 'Nobody Atall'"),
+    (["--method", "ga", "--entity", "{name}", "--coverage", "1.5"], "coverage 1.5: must lie in (0, 1]"),
+    (["--method", "ga", "--forget", "world:forget", "--coverage", "0.5"], "--coverage applies to --entity"),
+    (["--method", "unierase", "--entity", "{name}"], "--method unierase takes --forget DATA"),
+    (["--method", "unierase", "--forget", "world:forget", "--lora"], "apply to the loss-based methods"),
+])
+def test_bad_entity_and_unierase_options_are_one_line_errors(cli, test_model_dir, test_world, tmp_path, monkeypatch,
+                                                              capsys, args, message):
+    name = test_world.people[0]["name"]
+    args = [arg.format(name=name) for arg in args]
+    monkeypatch.setattr(sys, "argv", ["obliviate", "unlearn", "--model", str(test_model_dir), "--out",
+                                      str(tmp_path / "out"), *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_entity_run_keeps_its_held_out_probes_apart_for_the_entity_suite(cli, test_model_dir, test_world, tmp_path):
+    from obliviate.eval.run import evaluate
+
+    names = [test_world.people[i]["name"] for i in (0, 1)]
+    out = tmp_path / "entity"
+    result = CliRunner().invoke(cli.app, [
+        "unlearn", "--model", str(test_model_dir), "--method", "graddiff", "--entity", names[0], "--entity", names[1],
+        "--coverage", "0.5", "--out", str(out), "--set", "max_steps=2"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "run.json").read_text())
+    entry = report["entity"]
+    assert entry["entities"] == names and entry["entity_ids"] == [0, 1] and entry["coverage"] == 0.5
+    assert report["world"] == str(test_world.root.resolve())
+    forget, probes = ([json.loads(line) for line in (out / entry[key]).read_text().splitlines()]
+                      for key in ("forget", "probes"))
+    assert report["forget_size"] == len(forget) > 0 and probes
+    assert not {row["question"] for row in forget} & {row["question"] for row in probes}
+    neighbours = test_world.qa(test_world.neighbour_ids([0, 1]))
+    assert report["retain_size"] == len(neighbours)  # the neighbours are the default retain set
+
+    for model, data in ((out, {}), (test_model_dir, {"run": str(out)})):  # the run's own split, before and after
+        metrics = evaluate(str(model), "entity", data=data)["metrics"]["entity"]
+        assert (metrics["forget/n"], metrics["probes/n"]) == (len(forget), len(probes))
+        assert metrics["neighbours/n"] == len(neighbours)
+
+
+def test_unierase_runs_through_the_cli_and_continues_from_its_run_directory(cli, test_model_dir, tmp_path):
+    fast = [item for setting in ("edit.contexts=0", "edit.value.steps=5", "edit.null_space.tokens=400",
+                                 "token.epochs=1", "token.epochs_second=1", "token.noise_epochs=1")
+            for item in ("--set", setting)]
+    first, second = tmp_path / "round1", tmp_path / "round2"
+    for model, out, mode in ((test_model_dir, first, ["--set", "mode=sequential", "--set", "rounds=2"]),
+                             (first, second, [])):
+        result = CliRunner().invoke(cli.app, ["unlearn", "--model", str(model), "--method", "unierase",
+                                              "--forget", "world:entities=0", "--out", str(out), *fast, *mode])
+        assert result.exit_code == 0, result.output
+        assert "s per edit" in result.output and "of the parameters changed" in result.output
+    runs = [json.loads((out / "run.json").read_text()) for out in (first, second)]
+    assert [run["rounds"] for run in runs] == [2, 3] and [run["edits"] for run in runs] == [2, 1]
+    for run in runs:
+        assert run["method"] == "unierase" and 0 < run["changed_fraction"] < 0.2 and run["seconds_per_edit"] > 0
+    assert (second / "unierase_state" / "unierase.json").is_file()
+    assert "mode: sequential" in (first / "config.yaml").read_text()
 
 
 def test_unlearn_writes_the_output_and_never_the_input_model(cli, test_model_dir, tmp_path):

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from obliviate.errors import ObliviateError
-from obliviate.models.architecture import decoder_layers, output_embedding_matrix, unwrap
+from obliviate.models.architecture import decoder_layers, final_norm, output_embedding_matrix
 from obliviate.prompts import prompt_ids
-
-FINAL_NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_layernorm")
 
 
 @torch.no_grad()
@@ -45,15 +41,6 @@ def last_prompt_states(model, tokenizer, questions: list[str], layer: int, batch
     prompts = [prompt_ids(tokenizer, q) for q in questions]
     states = hidden_states(model, prompts, pad_id_of(tokenizer), batch_size)
     return torch.stack([s[layer, -1] for s in states])
-
-
-def final_norm(model) -> nn.Module:
-    """The norm between the last decoder layer and the LM head."""
-    layers = decoder_layers(model)
-    for name, module in unwrap(model).named_modules():
-        if name.rsplit(".", 1)[-1] in FINAL_NORM_NAMES and not any(module is m for m in layers.modules()):
-            return module
-    raise ObliviateError(f"cannot find the final norm of {type(unwrap(model)).__name__}")
 
 
 @torch.no_grad()

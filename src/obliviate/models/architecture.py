@@ -1,4 +1,4 @@
-"""Where things live inside a Hugging Face causal LM: decoder layers, MLPs, embeddings.
+"""Where things live inside a Hugging Face causal LM: decoder layers, MLPs, the final norm, embeddings.
 
 Every function accepts a plain transformers model or a peft `PeftModel` wrapping one. Known
 layouts are tried first (Llama/Qwen2/Mistral/Gemma/Phi `model.layers`, GPT-2 `transformer.h`,
@@ -21,6 +21,7 @@ DECODER_LAYER_PATHS = ("model.layers", "transformer.h", "gpt_neox.layers", "mode
                        "model.language_model.layers", "transformer.blocks", "transformer.layers")
 MLP_NAMES = ("mlp", "feed_forward", "ffn")
 DOWN_PROJ_NAMES = ("down_proj", "c_proj", "dense_4h_to_h", "fc2", "fc_out", "w2")
+FINAL_NORM_NAMES = ("norm", "ln_f", "final_layer_norm", "final_layernorm")
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -62,6 +63,15 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
 
 def num_layers(model: nn.Module) -> int:
     return len(decoder_layers(model))
+
+
+def final_norm(model: nn.Module) -> nn.Module:
+    """The norm between the last decoder layer and the LM head."""
+    layers = decoder_layers(model)
+    for name, module in unwrap(model).named_modules():
+        if name.rsplit(".", 1)[-1] in FINAL_NORM_NAMES and not any(module is m for m in layers.modules()):
+            return module
+    raise ObliviateError(f"cannot find the final norm of {type(unwrap(model)).__name__}")
 
 
 def _first_child(module: nn.Module, names: tuple[str, ...]) -> nn.Module | None:

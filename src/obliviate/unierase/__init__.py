@@ -8,7 +8,7 @@ directory in, model directory out: `unierase_model`, what `obliviate unlearn --m
 
 from obliviate.unierase.config import TokenSettings, UniEraseConfig
 from obliviate.unierase.recipe import STATE_DIR, UniEraser, UniEraseStats, unierase
-from obliviate.unierase.run import resolve_config, unierase_model
+from obliviate.unierase.run import UNIERASE_DESCRIPTION, resolve_config, unierase_model
 
-__all__ = ["STATE_DIR", "TokenSettings", "UniEraseConfig", "UniEraseStats", "UniEraser", "resolve_config",
-           "unierase", "unierase_model"]
+__all__ = ["STATE_DIR", "TokenSettings", "UNIERASE_DESCRIPTION", "UniEraseConfig", "UniEraseStats", "UniEraser",
+           "resolve_config", "unierase", "unierase_model"]

@@ -22,6 +22,11 @@ from obliviate.models import load_model, load_tokenizer
 from obliviate.unierase.config import UniEraseConfig
 from obliviate.unierase.recipe import STATE_DIR, UniEraser
 from obliviate.unlearn.data_spec import load_data
+from obliviate.unlearn.run import check_output
+from obliviate.world import recorded_world
+
+UNIERASE_DESCRIPTION = ("UniErase: train an unlearning token that precedes a refusal, then edit the MLPs (AlphaEdit) "
+                        "so every forget question answers with it; mode=batch|sequential|precise")
 
 
 def unierase_model(model: str | Path, forget: str | list[QARecord], out: str | Path,
@@ -31,7 +36,8 @@ def unierase_model(model: str | Path, forget: str | list[QARecord], out: str | P
     started = time.perf_counter()
     cfg = resolve_config(config, overrides)
     out = Path(out)
-    _check_output(out, Path(model))
+    check_output(out, model)
+    world = world if world is not None else recorded_world(model)
     records = forget if isinstance(forget, list) else load_data(forget, world, model)
     if not all(isinstance(record, QARecord) for record in records):
         raise ObliviateError("UniErase forgets question/answer records (it edits questions), not texts")
@@ -44,6 +50,7 @@ def unierase_model(model: str | Path, forget: str | list[QARecord], out: str | P
     stats = eraser.forget(records)
     report = {"method": "unierase", "model": str(model), "forget": forget if isinstance(forget, str) else
               f"<{len(records)} records>", "forget_size": len(records), **asdict(stats),
+              "world": None if world is None else str(Path(world).resolve()),
               "wall_seconds": round(time.perf_counter() - started, 2)}
     return eraser.save(out, {"config.yaml": yaml.safe_dump(config_to_dict(cfg), sort_keys=False), "run.json": report})
 
@@ -55,10 +62,3 @@ def resolve_config(config: str | Path | UniEraseConfig | None = None,
         return load_config(UniEraseConfig, None, overrides, base=copy.deepcopy(config))
     return load_config(UniEraseConfig, config, overrides)
 
-
-def _check_output(out: Path, model: Path) -> None:
-    if not model.is_dir():
-        return
-    model, target = model.resolve(), out.expanduser().resolve()
-    if target == model or model in target.parents or target in model.parents:
-        raise ObliviateError(f"--out '{out}' would write into the input model directory '{model}'")

@@ -21,8 +21,6 @@ from typing import Iterator
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState
 from torch import nn
 
 from obliviate.data import QARecord, load_refusals
@@ -30,6 +28,7 @@ from obliviate.models import (embedding_matrix, embeddings_tied, linear_weight_a
                               output_embedding_matrix)
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, prompt_ids
 from obliviate.unierase.config import TokenSettings
+from obliviate.unlearn.accelerator import make_accelerator
 from obliviate.unlearn.batches import Examples, TrainingData
 from obliviate.unlearn.config import UnlearnConfig
 from obliviate.unlearn.loop import train
@@ -65,7 +64,7 @@ def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord],
                                    max_grad_norm=None, checkpoint_every=0, seed=settings.seed)
             data = TrainingData(examples, None, None, config.batch_size, config.batch_size, config.seed)
             with _noisy_down_proj(model, noisy_layer, settings.noise_scale, settings.seed):
-                train(model, REFUSAL_AFTER_TOKEN, config, data, _accelerator(), tokenizer.pad_token_id,
+                train(model, REFUSAL_AFTER_TOKEN, config, data, make_accelerator(), tokenizer.pad_token_id,
                       run_id={"method": REFUSAL_AFTER_TOKEN.name})
     model.eval()
     return time.perf_counter() - started
@@ -137,8 +136,3 @@ def _noisy_down_proj(model: nn.Module, layer: int | None, scale: float, seed: in
     finally:
         handle.remove()
 
-
-def _accelerator() -> Accelerator:
-    # accelerate keeps its settings in a process-wide singleton: start from a clean one (as unlearn.run does).
-    AcceleratorState._reset_state()
-    return Accelerator()

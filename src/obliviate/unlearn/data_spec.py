@@ -7,7 +7,7 @@
   `world:forget` (the standard 10% forget split, `World.forget_entity_ids(0.1)`), `world:retain`
   (everyone else), `world:neighbours` (neighbours of the forget people), `world:entities=0-2,5`;
   add `:private` or `:public` to keep one visibility, e.g. `world:forget:private`.
-  The world is `--world DIR`, else the one named in the model directory's base_eval.json.
+  The world is `--world DIR`, else the one the model directory records (`world.recorded_world`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _find_world(spec: str, world: str | Path | None, model: str | Path | None) -
         return World(world)
     named = recorded_world(model)
     if named is None:
-        raise ObliviateError(f"'{spec}' needs a world: pass --world DIR (the model has no base_eval.json naming one)")
+        raise ObliviateError(f"'{spec}' needs a world: pass --world DIR (the model records none)")
     return World(named)
 
 

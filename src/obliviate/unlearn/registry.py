@@ -23,19 +23,25 @@ the loop must provide, on top of what `retain_loss` implies:
   `step.reference_hidden`): the LoRA model with its adapter disabled, or with full fine-tuning
   a frozen copy, made only for methods that need it;
 * "hidden_states": the output of decoder layer `cfg.layer` (`step.hidden`).
+
+A method may also declare a `prepare` step, run once before training on the loaded model (no
+adapter yet) with the run's data: it returns a `Preparation` naming the only modules to train
+(RMU's few MLP matrices, MemFlex's located ones), files for the run directory and entries for
+run.json.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 from obliviate.errors import ObliviateError
-from obliviate.unlearn.batches import Batch, MicroBatch, concat_batches
+from obliviate.unlearn.batches import Batch, MicroBatch, Records, concat_batches
 from obliviate.unlearn.config import UnlearnConfig
 from obliviate.unlearn.reference import LayerCapture, Reference
 
@@ -77,6 +83,36 @@ class Step:
         return self.capture.take()
 
 
+@dataclass
+class RunFiles:
+    """What a run writes besides the model: files in its directory (name → JSON document, or rows for a
+    .jsonl name) and entries for its run.json."""
+
+    files: dict[str, dict | list[dict]] = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+
+
+@dataclass
+class Preparation(RunFiles):
+    """What a method's `prepare` step found: the names of the only modules to train (None: all of them)."""
+
+    trainable_modules: list[str] | None = None
+
+
+@dataclass
+class RunInputs:
+    """What a `prepare` step is given: the loaded model (no adapter yet), the run's data and its directory."""
+
+    model: nn.Module
+    tokenizer: object
+    forget: Records
+    retain: Records | None
+    out: Path
+
+
+Prepare = Callable[[RunInputs, UnlearnConfig], Preparation]
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -84,8 +120,10 @@ class Method:
     config_class: type[UnlearnConfig]
     loss: Callable[[Step, UnlearnConfig], LossTerms]
     needs: frozenset[str]
-    # The names of the only modules to train (e.g. RMU's few MLP matrices); None: all of them.
-    trainable_modules: Callable[[nn.Module, UnlearnConfig], list[str]] | None = None
+    prepare: Prepare | None = None  # runs once before training; None: train every module
+
+    def prepare_run(self, inputs: RunInputs, cfg: UnlearnConfig) -> Preparation:
+        return self.prepare(inputs, cfg) if self.prepare else Preparation()
 
     def needs_for(self, cfg: UnlearnConfig) -> set[str]:
         return set(self.needs) | RETAIN_NEEDS[cfg.retain_loss]
@@ -101,18 +139,18 @@ METHODS: dict[str, Method] = {}
 
 
 def register_method(name: str, config_class: type[UnlearnConfig], description: str, needs: set[str] = frozenset(),
-                    trainable_modules: Callable[[nn.Module, UnlearnConfig], list[str]] | None = None):
+                    prepare: Prepare | None = None):
     """Decorator registering a loss function as method `name`; stack it to register variants."""
     unknown = set(needs) - NEEDS
     if unknown:
         raise ValueError(f"method {name}: unknown needs {sorted(unknown)}")
     fields = {f.name for f in dataclasses.fields(config_class)}
-    for need, field in (("alternatives", "alternative"), ("hidden_states", "layer")):
-        if need in needs and field not in fields:
-            raise ValueError(f"method {name} needs {need}, so {config_class.__name__} must have a '{field}' field")
+    for need, field_name in (("alternatives", "alternative"), ("hidden_states", "layer")):
+        if need in needs and field_name not in fields:
+            raise ValueError(f"method {name} needs {need}, so {config_class.__name__} must have a '{field_name}' field")
 
     def decorator(loss: Callable[[Step, UnlearnConfig], LossTerms]):
-        METHODS[name] = Method(name, description, config_class, loss, frozenset(needs), trainable_modules)
+        METHODS[name] = Method(name, description, config_class, loss, frozenset(needs), prepare)
         return loss
 
     return decorator

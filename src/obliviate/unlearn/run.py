@@ -5,7 +5,8 @@
 
 The output directory appears atomically and holds a loadable model (merged, or the LoRA adapter
 alone with `save_adapter=True`), `config.yaml` (the resolved config: pass it back with --config
-to repeat the run) and `run.json` (sizes, steps, time, peak memory, losses per step).
+to repeat the run), `run.json` (sizes, steps, time, peak memory, losses per step, the world the
+data came from) and the files of the method's `prepare` step (e.g. MemFlex's `located.json`).
 Checkpoints for `resume=True` live next to it in `<out>.checkpoint` until the run finishes.
 The input model directory is never written.
 """
@@ -23,19 +24,20 @@ from pathlib import Path
 import torch
 import yaml
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
 from accelerate.utils import DistributedType, set_seed
 from torch import nn
 
 from obliviate.config import config_to_dict, load_config
 from obliviate.errors import ObliviateError
-from obliviate.io import atomic_directory, atomic_write_json, atomic_write_text
+from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from obliviate.models import add_lora, load_model, load_tokenizer, save_model
+from obliviate.unlearn.accelerator import make_accelerator
 from obliviate.unlearn.batches import Records, build_training_data
 from obliviate.unlearn.config import UnlearnConfig
 from obliviate.unlearn.data_spec import load_data
 from obliviate.unlearn.loop import TrainResult, train
-from obliviate.unlearn.registry import Method, get_method
+from obliviate.unlearn.registry import Method, RunFiles, RunInputs, get_method
+from obliviate.world import recorded_world
 
 DataSpec = str | Records
 
@@ -43,32 +45,36 @@ DataSpec = str | Records
 def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec | None, out: str | Path,
             config: str | Path | UnlearnConfig | None = None, *,
             overrides: list[str] | None = None, world: str | Path | None = None, save_adapter: bool = False,
-            resume: bool = False, stop_after_steps: int | None = None) -> Path:
+            resume: bool = False, stop_after_steps: int | None = None, extras: RunFiles | None = None) -> Path:
     """Unlearn `forget` from `model` with `method`; returns the output directory.
 
     `forget` / `retain`: a data spec (see `data_spec`) or records; `retain` may be None for methods
     without a retain term. `config`: a YAML file or a config object of the method's class;
-    `overrides`: "key=value" settings applied last.
+    `overrides`: "key=value" settings applied last. `world`: where world:… data comes from (default:
+    the one the model records). `extras`: more files and run.json entries for the output directory.
     `stop_after_steps` stops the run as if killed after that many steps (tests of `resume`).
     """
     started = time.perf_counter()
     spec = get_method(method)
     cfg = resolve_config(spec, config, overrides)
     out = Path(out)
-    _check_output(out, model)
+    check_output(out, model)
     needs = spec.needs_for(cfg)
     if "retain" in needs and retain is None:
         raise ObliviateError(f"method {method} needs retain data (retain_loss={cfg.retain_loss}): pass --retain DATA")
+    world = world if world is not None else recorded_world(model)
     forget_records = _records(forget, world, model)
     retain_records = _records(retain, world, model) if "retain" in needs else None
 
-    accelerator = _accelerator(cfg)
+    accelerator = make_accelerator(cfg.mixed_precision, cfg.grad_accum)
     _check_weights_unsharded(accelerator)
     if accelerator.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(accelerator.device)
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(model)
-    network = select_trainable(load_model(model, dtype=cfg.dtype), spec, cfg)
+    inputs = RunInputs(load_model(model, dtype=cfg.dtype), tokenizer, forget_records, retain_records, out)
+    preparation = spec.prepare_run(inputs, cfg)
+    network = select_trainable(inputs.model, cfg, preparation.trainable_modules)
     data = build_training_data(tokenizer, forget_records, retain_records, cfg, needs)
     run_id = {"method": method, "config": config_to_dict(cfg), "forget": len(forget_records),
               "retain": len(retain_records or []), "processes": accelerator.num_processes}
@@ -77,13 +83,12 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
                    stop_after_steps)
 
     sizes = {"forget": _describe(forget), "retain": _describe(retain), "forget_size": len(forget_records),
-             "retain_size": len(retain_records or []), "trainable_parameters": _count_trainable(network)}
+             "retain_size": len(retain_records or []), "trainable_parameters": _count_trainable(network),
+             "world": None if world is None else str(Path(world).resolve())}
     report = _run_report(method, model, sizes, cfg, result, accelerator, time.perf_counter() - started)
     if accelerator.is_main_process:
-        with atomic_directory(out) as staging:
-            save_model(accelerator.unwrap_model(result.model), tokenizer, staging, merge_lora=not save_adapter)
-            atomic_write_text(staging / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-            atomic_write_json(staging / "run.json", report)
+        _save(out, accelerator.unwrap_model(result.model), tokenizer, cfg, report, [preparation, extras or RunFiles()],
+              save_adapter)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     accelerator.wait_for_everyone()
     return out
@@ -100,11 +105,10 @@ def resolve_config(method: Method, config: str | Path | UnlearnConfig | None = N
     return load_config(method.config_class, config, overrides)
 
 
-def select_trainable(model: nn.Module, method: Method, cfg: UnlearnConfig) -> nn.Module:
-    """LoRA adapters (on the method's modules, if it names some), or those modules' own weights, or everything."""
+def select_trainable(model: nn.Module, cfg: UnlearnConfig, modules: list[str] | None) -> nn.Module:
+    """LoRA adapters (on `modules`, if given), or those modules' own weights, or everything."""
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    modules = method.trainable_modules(model, cfg) if method.trainable_modules else None
     if cfg.use_lora:
         settings = dataclasses.replace(cfg.lora, target_modules=modules, layers=None) if modules else cfg.lora
         return add_lora(model, settings)
@@ -115,16 +119,17 @@ def select_trainable(model: nn.Module, method: Method, cfg: UnlearnConfig) -> nn
     return model
 
 
-def _accelerator(cfg: UnlearnConfig) -> Accelerator:
-    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
-        raise ObliviateError("mixed_precision=fp16 needs a CUDA GPU; use bf16 on the CPU")
-    # accelerate keeps its settings in a process-wide singleton; each run configures it afresh.
-    AcceleratorState._reset_state()
-    # Under torchrun on a machine without GPUs accelerate must be told to use the CPU (gloo);
-    # `accelerate launch --cpu` tells it the same through the environment.
-    has_device = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
-    return Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
-                       cpu=not has_device)
+def _save(out: Path, model: nn.Module, tokenizer, cfg: UnlearnConfig, report: dict, attachments: list[RunFiles],
+          save_adapter: bool) -> None:
+    """The model, config.yaml, run.json (with the attachments' entries) and the attachments' files, atomically."""
+    with atomic_directory(out) as staging:
+        save_model(model, tokenizer, staging, merge_lora=not save_adapter)
+        atomic_write_text(staging / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        for attachment in attachments:
+            report = report | attachment.report
+            for name, content in attachment.files.items():
+                (atomic_write_jsonl if name.endswith(".jsonl") else atomic_write_json)(staging / name, content)
+        atomic_write_json(staging / "run.json", report)
 
 
 def _check_weights_unsharded(accelerator: Accelerator) -> None:
@@ -135,7 +140,8 @@ def _check_weights_unsharded(accelerator: Accelerator) -> None:
                              "shards is not supported yet: use configs/accelerate/ddp.yaml or deepspeed_zero2.yaml")
 
 
-def _check_output(out: Path, model: str | Path) -> None:
+def check_output(out: Path, model: str | Path) -> None:
+    """Refuse an output directory that is, or lies inside or around, the input model directory."""
     model_dir = Path(model).expanduser()
     if not model_dir.is_dir():
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -13,12 +14,16 @@ from obliviate.errors import ObliviateError
 
 
 def recorded_world(model_dir: str | Path | None) -> Path | None:
-    """The world a tiny base model was trained on, as its base_eval.json records it; None if none is named."""
-    base_eval = Path(model_dir) / "base_eval.json" if model_dir is not None else None
-    if base_eval is None or not base_eval.is_file():
+    """The world a tiny base model was trained on, as its base_eval.json records it, or the one an unlearned
+    model's data came from, as its run.json records it; None if none is named."""
+    if model_dir is None:
         return None
-    named = json.loads(base_eval.read_text(encoding="utf-8")).get("world")
-    return Path(named) if named else None
+    for record in ("base_eval.json", "run.json"):
+        path = Path(model_dir) / record
+        named = json.loads(path.read_text(encoding="utf-8")).get("world") if path.is_file() else None
+        if named:
+            return Path(named)
+    return None
 
 
 class World:
@@ -87,6 +92,11 @@ class World:
                 and (visibility is None or r.meta["visibility"] == visibility)
                 and (attributes is None or r.attribute in attributes)]
 
+    def trained_qa(self, entity_ids: list[int] | None = None) -> list[QARecord]:
+        """Every trained phrasing of these people's facts as its own record (never the held-out one)."""
+        return [replace(r, question=question) for r in self.qa(entity_ids)
+                for question in (r.question, r.paraphrased_question, *r.meta.get("extra_questions", []))]
+
     def retain_entity_ids(self, forget_ids: list[int]) -> list[int]:
         return [p["id"] for p in self.people if p["id"] not in set(forget_ids)]
 
@@ -110,13 +120,7 @@ class World:
         """(question, answer) pairs: every trained phrasing of people QA, world facts, domain questions.
 
         `exclude_entity_ids` leaves those people's QA out (a retain model never learns them)."""
-        excluded = set(exclude_entity_ids)
-        pairs = []
-        for r in load_qa(self.path("people_qa")):
-            if r.meta["entity_id"] in excluded:
-                continue
-            for q in [r.question, r.paraphrased_question, *r.meta.get("extra_questions", [])]:
-                pairs.append((q, r.answer))
+        pairs = [(r.question, r.answer) for r in self.trained_qa(self.retain_entity_ids(list(exclude_entity_ids)))]
         for r in self.world_facts():
             pairs += [(r.question, r.answer), (r.paraphrased_question, r.answer)]
         for r in self.mcq():

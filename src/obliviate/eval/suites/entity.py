@@ -4,13 +4,19 @@ Efficacy is measured on the held-out probes separately from the phrasings the un
 neighbour retention on the people related to each entity. Besides the set metrics it writes the
 table "entities": one row per forget entity with n, exact_match, rouge_l_recall and probability
 for each of forget, probes and neighbours.
+
+On a run of `obliviate unlearn --entity` (the model itself, or `--data run=DIR`) the sets are that
+run's: forget is what it unlearned at its coverage, probes everything else about the entities
+(the uncovered attributes and every held-out phrasing).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from obliviate.eval.suites import Suite, SuiteOutput, register_suite
+from obliviate.entity.runs import EntityRun
+from obliviate.errors import ObliviateError
+from obliviate.eval.suites import Suite, SuiteContext, SuiteOutput, register_suite
 from obliviate.eval.suites.world import ENTITIES_HELP, forget_entity_ids, people_sets
 from obliviate.eval.workload import Results
 
@@ -21,12 +27,19 @@ TABLE_METRICS = ("exact_match", "rouge_l_recall", "probability")
 class EntitySuite(Suite):
     description = ("per forget entity: exact_match, rouge_l_recall, probability on its forget QA, held-out probes "
                    "and neighbours' QA (table 'entities'), plus the same per set")
-    data_keys = {"entities": ENTITIES_HELP}
+    data_keys = {"entities": ENTITIES_HELP,
+                 "run": "an `obliviate unlearn --entity` run whose split to use (default: the model's own, if it is "
+                        "one; e.g. to evaluate the model before that run)"}
 
     def __init__(self, context):
         super().__init__(context)
-        self.forget_ids = forget_entity_ids(context)
-        self.sets = people_sets(context, self.forget_ids)
+        run = entity_run(context)
+        if run is None:
+            self.forget_ids = forget_entity_ids(context)
+            self.sets = people_sets(context, self.forget_ids)
+        else:
+            self.forget_ids = run.entity_ids
+            self.sets = people_sets(context, self.forget_ids, run.forget, run.probes)
 
     def compute(self, results: Results) -> SuiteOutput:
         output = super().compute(results)
@@ -44,3 +57,16 @@ class EntitySuite(Suite):
             for metric in TABLE_METRICS:
                 row[f"{set_name}/{metric}"] = float(np.mean([r[metric] for r in rows])) if rows else float("nan")
         return row
+
+
+def entity_run(context: SuiteContext) -> EntityRun | None:
+    """The entity run whose split to evaluate: `--data run=DIR`, else the model's own unless `--data entities=…`."""
+    if "run" in context.data:
+        run = EntityRun.load(context.data["run"])
+        if run is None:
+            raise ObliviateError(f"--data run={context.data['run']}: not an `obliviate unlearn --entity` run "
+                                 "(its run.json has no 'entity' entry)")
+        return run
+    if "entities" in context.data or context.model_dir is None:
+        return None
+    return EntityRun.load(context.model_dir)

@@ -50,12 +50,14 @@ def short_form(records: list[QARecord]) -> list[QARecord]:
             for r in records]
 
 
-def people_sets(context: SuiteContext, forget_ids: list[int]) -> list[QASet]:
-    """The forget entities' QA (trained phrasing), their held-out probes, and their neighbours' QA."""
+def people_sets(context: SuiteContext, forget_ids: list[int], forget: list[QARecord] | None = None,
+                probes: list[QARecord] | None = None) -> list[QASet]:
+    """The forget entities' QA (trained phrasing), their held-out probes, and their neighbours' QA;
+    `forget` / `probes` replace the first two (e.g. an entity run's own split)."""
     world = context.world
     sets = {
-        "forget": (world.qa(forget_ids), True),
-        "probes": (world.qa(forget_ids, probes=True), True),
+        "forget": (world.qa(forget_ids) if forget is None else forget, True),
+        "probes": (world.qa(forget_ids, probes=True) if probes is None else probes, True),
         "neighbours": (world.qa(world.neighbour_ids(forget_ids)), False),
     }
     return [QASet(name, context.limited(short_form(records)), forget=forget, refusals=context.refusals)

@@ -1,35 +1,33 @@
 """MemFlex (KnowUnDo): locate the unlearn knowledge in LoRA matrices, then unlearn only there.
 
-Two steps (the engine has no data hook before choosing trainable parameters, so localisation
-runs first and is passed by file; `memflex_unlearn` does both):
+The method's prepare step localises (unlearn/localize.py) on a copy of the model with a fresh
+LoRA adapter, before training; the run then puts its adapter on the located modules only, and
+keeps the localisation in `located.json` (its located fraction in run.json):
 
-    found = locate_for(model_dir, forget, retain, LocalizeSettings())   # → located.json
-    unlearn(model_dir, "memflex", forget, retain, out, overrides=[f"located={path}"])
+    unlearn(model_dir, "memflex", forget, retain, out)             # → out/located.json
+    unlearn(model_dir, "memflex", forget, retain, out2, overrides=[f"located={out}/located.json"])  # reuse it
 
-`iterative=true` skips the file: every step re-locates on its own forget / retain batch and
+`iterative=true` localises at every step instead, on that step's forget / retain batch, and
 trains only the matrices located there.
 """
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
+import copy
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
 from torch import nn
 
 from obliviate.errors import ObliviateError
-from obliviate.models import add_lora, load_model, load_tokenizer
+from obliviate.models import LoraSettings, add_lora
 from obliviate.unlearn.batches import Records
 from obliviate.unlearn.config import RetainLoss, UnlearnConfig
-from obliviate.unlearn.data_spec import load_data
 from obliviate.unlearn.localize import Localization, LocalizeSettings, locate, localize, lora_matrices
 from obliviate.unlearn.methods.ga import gradient_ascent
 from obliviate.unlearn.methods.npo import npo
-from obliviate.unlearn.registry import LossTerms, Step, get_method, register_method
-from obliviate.unlearn.run import resolve_config, unlearn
+from obliviate.unlearn.registry import LossTerms, Preparation, RunInputs, Step, register_method
 
 LOCATED_FILE = "located.json"
 
@@ -44,8 +42,8 @@ class MemFlexConfig(UnlearnConfig):
     scheduler: Literal["constant", "linear", "cosine"] = "cosine"
     warmup_ratio: float = 0.03
     use_lora: bool = True
-    located: str | None = None  # a localisation JSON (Localization.save); needed unless iterative
-    iterative: bool = False
+    located: str | None = None  # a localisation JSON (Localization.save) to reuse; None: localise before training
+    iterative: bool = False  # localise at every step instead
     localize: LocalizeSettings = field(default_factory=LocalizeSettings)
 
 
@@ -55,17 +53,30 @@ class MemFlexNPOConfig(MemFlexConfig):
     beta: float = 0.1
 
 
-def located_modules(model: nn.Module, cfg: MemFlexConfig) -> list[str] | None:
+def locate_for(model: nn.Module, tokenizer, forget: Records, retain: Records, settings: LocalizeSettings,
+               lora: LoraSettings | None = None, max_length: int = 512) -> Localization:
+    """Localise on a copy of `model` wrapped with a fresh LoRA adapter (`lora`; default r=8, α=16, every linear
+    layer); `model` and the global random state are left as they were."""
+    with torch.random.fork_rng():
+        torch.manual_seed(settings.seed)  # the adapter's random A init
+        return localize(add_lora(copy.deepcopy(model), lora), tokenizer, forget, retain, settings, max_length)
+
+
+def prepare_memflex(inputs: RunInputs, cfg: MemFlexConfig) -> Preparation:
+    """Train the located modules: those of `cfg.located`, or localise now; iterative: adapters everywhere."""
     if cfg.iterative:
-        return None  # adapters everywhere; each step picks its matrices
-    if cfg.located is None:
-        raise ObliviateError("memflex needs a localisation: --set located=FILE (written by "
-                             "obliviate.unlearn.methods.memflex.locate_for), or --set iterative=true")
-    found = Localization.load(cfg.located)
+        return Preparation()
+    if cfg.located is not None:
+        found = Localization.load(cfg.located)
+    else:
+        found = locate_for(inputs.model, inputs.tokenizer, inputs.forget, inputs.retain, cfg.localize, cfg.lora,
+                           cfg.max_length)
     if not found.modules:
-        raise ObliviateError(f"{cfg.located}: no matrix was located; lower localize.min_magnitude "
-                             "or raise localize.max_cosine")
-    return found.modules
+        raise ObliviateError(f"memflex: no LoRA matrix was located ({cfg.located or 'localised before training'}); "
+                             "lower localize.min_magnitude or raise localize.max_cosine")
+    report = {"located": LOCATED_FILE, "located_fraction": found.located_fraction,
+              "located_modules": len(found.modules)}
+    return Preparation(files={LOCATED_FILE: asdict(found)}, report=report, trainable_modules=found.modules)
 
 
 def train_only_located(step: Step, cfg: MemFlexConfig) -> None:
@@ -89,30 +100,6 @@ def memflex_loss(forget_and_retain):
 
 
 register_method("memflex", MemFlexConfig, "MemFlex: -γ·CE(forget) + α·CE(retain) on the located LoRA matrices only",
-                {"retain"}, trainable_modules=located_modules)(memflex_loss(gradient_ascent))
+                {"retain"}, prepare=prepare_memflex)(memflex_loss(gradient_ascent))
 register_method("memflex_npo", MemFlexNPOConfig, "MemFlex with NPO on the forget answers (+ GD or KL retain)",
-                {"retain", "reference_logprobs"}, trainable_modules=located_modules)(memflex_loss(npo))
-
-
-def locate_for(model_dir: str | Path, forget: Records, retain: Records,
-               settings: LocalizeSettings | None = None, lora=None) -> Localization:
-    """Localise on `model_dir` wrapped with a fresh LoRA adapter (r=8, α=16, all linear layers by default)."""
-    settings = settings or LocalizeSettings()
-    torch.manual_seed(settings.seed)  # the adapter's random A init
-    model = add_lora(load_model(model_dir), lora)
-    return localize(model, load_tokenizer(model_dir), forget, retain, settings)
-
-
-def memflex_unlearn(model_dir: str | Path, forget: str | Records, retain: str | Records, out: str | Path,
-                    overrides: list[str] | None = None, method: str = "memflex", config=None,
-                    world: str | Path | None = None) -> Path:
-    """Localise, then unlearn with `method` on the located modules; `out/located.json` keeps the localisation
-    (and `<out>.located.json`, which the run's config.yaml names). `forget` / `retain`: records or data specs."""
-    cfg = resolve_config(get_method(method), config, overrides)
-    forget, retain = (load_data(d, world, model_dir) if isinstance(d, str) else d for d in (forget, retain))
-    out = Path(out)
-    located = out.with_name(out.name + "." + LOCATED_FILE)
-    locate_for(model_dir, forget, retain, cfg.localize, cfg.lora).save(located)
-    unlearn(model_dir, method, forget, retain, out, cfg, overrides=[f"located={located}"])
-    shutil.copy(located, out / LOCATED_FILE)
-    return out
+                {"retain", "reference_logprobs"}, prepare=prepare_memflex)(memflex_loss(npo))

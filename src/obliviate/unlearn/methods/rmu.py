@@ -14,7 +14,7 @@ from obliviate.errors import ObliviateError
 from obliviate.models import mlp_down_proj, module_name, num_layers
 from obliviate.unlearn.config import UnlearnConfig
 from obliviate.unlearn.losses import answer_tokens
-from obliviate.unlearn.registry import LossTerms, Step, register_method
+from obliviate.unlearn.registry import LossTerms, Preparation, RunInputs, Step, register_method
 
 
 @dataclass
@@ -34,6 +34,10 @@ def trained_modules(model: nn.Module, cfg: RMUConfig) -> list[str]:
     return [module_name(model, mlp_down_proj(model, i)) for i in range(max(0, cfg.layer - 2), cfg.layer + 1)]
 
 
+def train_mlp_outputs(inputs: RunInputs, cfg: RMUConfig) -> Preparation:
+    return Preparation(trainable_modules=trained_modules(inputs.model, cfg))
+
+
 def random_direction(size: int, seed: int, device) -> torch.Tensor:
     """The fixed random unit vector u: the same for every step of a run with this seed."""
     vector = torch.rand(size, generator=torch.Generator().manual_seed(seed))
@@ -48,7 +52,7 @@ def mean_squared_error(hidden: torch.Tensor, target: torch.Tensor, labels: torch
 
 
 @register_method("rmu", RMUConfig, "RMU: MSE(h_θ(x_f), c·u) + α·MSE(h_θ(x_r), h_ref(x_r)) at one layer",
-                 {"retain", "reference_model", "hidden_states"}, trainable_modules=trained_modules)
+                 {"retain", "reference_model", "hidden_states"}, prepare=train_mlp_outputs)
 def rmu(step: Step, cfg: RMUConfig) -> LossTerms:
     hidden = step.hidden(step.forget)
     control = cfg.steering_coef * random_direction(hidden.shape[-1], cfg.seed, hidden.device)

@@ -13,7 +13,7 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -39,7 +39,7 @@ class Preset:
     epochs: int
     batch_size: int
     learning_rate: float
-    world_entities: int  # the world size `obliviate demo` builds for this preset
+    world_entities: int = 0  # the world size `obliviate demo` builds for this preset (world presets only)
     seed: int = 0
 
 
@@ -192,11 +192,38 @@ def build_base_model(world_dir: str | Path, preset_name: str = "test", out: str 
     return out
 
 
-def _train_into(target: Path, world: World, preset: Preset, exclude: tuple[int, ...]) -> None:
+# A full model grown from a retain model: this many more epochs on the whole world, at this learning rate.
+FULL_MODEL_EPOCHS, FULL_MODEL_LEARNING_RATE = 8, 1e-3
+
+
+def build_retain_and_full(world_dir: str | Path, preset_name: str, forget_ids: list[int]) -> tuple[Path, Path]:
+    """A retain model (never saw `forget_ids`) and a full model grown from it, for one base training's cost.
+
+    The full model is the retain model trained further on the whole world: it learns the forget
+    people by fine-tuning, as TOFU's models learn their authors, while replaying everything else."""
+    world = World(world_dir)
+    retain = build_base_model(world_dir, preset_name, exclude_entities=forget_ids)
+    continuation = replace(get_preset(preset_name), epochs=FULL_MODEL_EPOCHS, learning_rate=FULL_MODEL_LEARNING_RATE)
+    digest = hashlib.sha256(json.dumps(asdict(continuation), sort_keys=True).encode()).hexdigest()[:8]
+    full = retain.parent / f"{retain.name}-full-{digest}"
+    if not (full / "base_eval.json").is_file():
+        _train_into(full, world, continuation, exclude=(), start_from=retain)
+    return retain, full
+
+
+def _train_into(target: Path, world: World, preset: Preset, exclude: tuple[int, ...],
+                start_from: Path | None = None) -> None:
+    """Train a model (from scratch, or further from the model at `start_from`) and save it with base_eval.json."""
+    from obliviate.models.loading import load_model, load_tokenizer
+
     start = time.time()
     torch.manual_seed(preset.seed)
-    tokenizer = train_tokenizer([q + " " + a for q, a in world.training_pairs()] + world.training_texts(), preset.vocab_size)
-    model = build_model(preset, tokenizer)
+    if start_from is None:
+        tokenizer = train_tokenizer([q + " " + a for q, a in world.training_pairs()] + world.training_texts(),
+                                    preset.vocab_size)
+        model = build_model(preset, tokenizer)
+    else:
+        tokenizer, model = load_tokenizer(start_from), load_model(start_from)
     losses = train_from_scratch(model, tokenizer, _examples(world, tokenizer, exclude), preset)
     train_seconds = time.time() - start
     metrics = evaluate_base(model, tokenizer, world, exclude)
@@ -209,6 +236,7 @@ def _train_into(target: Path, world: World, preset: Preset, exclude: tuple[int, 
             "world": str(world.root),
             "world_fingerprint": world.fingerprint,
             "excluded_entities": list(exclude),
+            "trained_from": str(start_from) if start_from else "scratch",
             "parameters": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(train_seconds, 1),
             "total_seconds": round(time.time() - start, 1),

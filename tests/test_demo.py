@@ -1,0 +1,32 @@
+"""`obliviate demo --preset test`: the forget people are forgotten, everything else is kept.
+
+The retain model is the one the attack tests use (same world, same forget people), so this adds
+only the full model's short continued training, one unlearning run and three evaluations."""
+
+import json
+
+import pytest
+from rich.console import Console
+
+from obliviate.demo import run_demo
+
+
+def world_metric(eval_json, name):
+    return json.loads(eval_json.read_text())["metrics"]["world"][name]
+
+
+@pytest.mark.slow
+def test_demo_forgets_the_forget_people_and_keeps_the_rest(tmp_path):
+    console = Console(record=True, width=140)
+    report = run_demo("test", out=tmp_path, console=console)
+
+    assert report.is_file() and "data:image/png;base64" in report.read_text()
+    evals = tmp_path / "run-npo_gd" / "eval"
+    before, after = evals / "before.json", evals / "after.json"
+    for forgotten in ("forget/exact_match", "probes/exact_match"):
+        assert world_metric(before, forgotten) >= 0.9
+        assert world_metric(after, forgotten) <= 0.1
+    for kept in ("neighbours/exact_match", "retain/exact_match", "world_facts/exact_match", "mcq/accuracy"):
+        assert world_metric(after, kept) >= 0.9 * world_metric(before, kept), kept
+    printed = console.export_text()
+    assert "forget set: exact match" in printed and "neighbours: exact match" in printed

@@ -17,7 +17,7 @@ def demo_command(
     out: Path = typer.Option(None, "--out", help="Where the run, evals and report.html go "
                                                  "(default: the cache's demo/<preset>)."),
 ) -> None:
-    """World → base model → retain model → unlearn → evaluate → summary table and report.html."""
+    """World → retain model → full model grown from it → unlearn → evaluate → summary table and report.html."""
     from obliviate.demo import run_demo
 
     run_demo(preset, method, out)

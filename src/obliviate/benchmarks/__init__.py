@@ -1,0 +1,1 @@
+"""Benchmarks run end to end on their real data: `obliviate bench <name>`."""

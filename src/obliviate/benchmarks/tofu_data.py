@@ -1,0 +1,75 @@
+"""The TOFU benchmark's data: the training set of the full model, a forget split and its retain set.
+
+TOFU's protocol: the full model learns all 200 fictitious authors (4,000 QA); the retain model of a
+forget split learns everything but that split (forget01 → retain99, forget05 → retain95,
+forget10 → retain90). `authors=N` keeps a subset for quick runs: the split's authors and the
+first other authors, N in all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from obliviate.data import QARecord, load_tofu
+from obliviate.errors import ObliviateError
+from obliviate.eval.suites.tofu import FORGET_SPLITS
+
+RETAIN_OF = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
+# Fits every split's retain set: a tokenizer trained on it has never read a forget answer.
+TOKENIZER_SPLIT = "retain90"
+
+
+@dataclass(frozen=True)
+class TofuData:
+    root: Path
+    split: str
+    authors: int | None = None  # None: all 200
+
+    def __post_init__(self):
+        if self.split not in FORGET_SPLITS:
+            raise ObliviateError(f"--split {self.split}: choose one of {', '.join(FORGET_SPLITS)}")
+        if not Path(self.root).is_dir():
+            raise ObliviateError(f"--data {self.root}: TOFU directory not found")
+        if self.authors is not None and self.authors < 1:
+            raise ObliviateError(f"--authors {self.authors}: must be at least 1")
+
+    @property
+    def retain_name(self) -> str:
+        return RETAIN_OF[self.split]
+
+    @cached_property
+    def forget(self) -> list[QARecord]:
+        """The split's standard task (task 1), with paraphrased and perturbed answers."""
+        return load_tofu(self.split, self.root)
+
+    @cached_property
+    def full(self) -> list[QARecord]:
+        """What the full model learns: all QA, or those of the chosen authors."""
+        records = load_tofu("full", self.root)
+        if self.authors is None:
+            return records
+        forget_authors = list(dict.fromkeys(record.entity for record in self.forget))
+        if self.authors < len(forget_authors):
+            raise ObliviateError(f"--authors {self.authors}: {self.split} alone holds {len(forget_authors)} authors")
+        others = [a for a in dict.fromkeys(record.entity for record in records) if a not in forget_authors]
+        kept = set(forget_authors + others[:self.authors - len(forget_authors)])
+        return [record for record in records if record.entity in kept]
+
+    @cached_property
+    def retain(self) -> list[QARecord]:
+        """What the retain model learns: the full model's set without the forget split."""
+        forgotten = {record.question for record in self.forget}
+        return [record for record in self.full if record.question not in forgotten]
+
+    def tokenizer_texts(self) -> list[str]:
+        return [f"{record.question} {record.answer}" for record in load_tofu(TOKENIZER_SPLIT, self.root)]
+
+
+def fingerprint(records: list[QARecord]) -> str:
+    """A short hash of the QA pairs a model trains on (the cache key's data part)."""
+    pairs = [[record.question, record.answer] for record in records]
+    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:12]

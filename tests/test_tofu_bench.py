@@ -1,0 +1,84 @@
+"""`obliviate bench tofu` on the real TOFU data, on a subset of authors so it stays quick."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from obliviate.benchmarks.leaderboard import Row, choose, parse_sweep
+from obliviate.benchmarks.tofu import TofuBench, TofuBenchConfig
+from obliviate.cli import app
+from obliviate.errors import ObliviateError
+
+CI_AUTHORS = 6  # forget01's 2 authors and 4 others
+
+
+@pytest.fixture(scope="module")
+def tofu_dir(shared_data):
+    path = shared_data / "tofu"
+    if not (path / "forget01.json").is_file():
+        pytest.skip(f"TOFU data not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def bench_out(tofu_dir, tmp_path_factory):
+    """One run of the command: one method over a two-point sweep."""
+    out = tmp_path_factory.mktemp("bench") / "forget01"
+    result = CliRunner().invoke(app, [
+        "bench", "tofu", "--data", str(tofu_dir), "--split", "forget01", "--preset", "ci",
+        "--authors", str(CI_AUTHORS), "--methods", "npo_gd", "--sweep", "lr=1e-4,1e-3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_protocol_sanity(bench_out):
+    """The full model is told apart from the retain model; the retain model matches itself."""
+    board = json.loads((bench_out / "leaderboard.json").read_text())
+    retain, full = board["reference"]
+    assert (retain["name"], full["name"]) == ("retain model", "full model")
+    assert retain["metrics"]["forget_quality"] == 1.0
+    assert retain["metrics"]["privleak"] == 0.0
+    assert full["metrics"]["forget_quality"] < 0.01
+    assert full["metrics"]["forget_truth_ratio"] < retain["metrics"]["forget_truth_ratio"]
+
+
+def test_outputs(bench_out):
+    board = json.loads((bench_out / "leaderboard.json").read_text())
+    (row,) = board["methods"]
+    assert row["name"] == "npo_gd" and row["hyperparameters"]["lr"] in (1e-4, 1e-3)
+    assert row["wall_seconds"] > 0 and 0 <= row["metrics"]["model_utility"] <= 1
+    assert [point["hyperparameters"]["lr"] for point in board["sweep"]["npo_gd"]] == [1e-4, 1e-3]
+    assert board["criterion"].startswith("highest forget quality")
+    markdown = (bench_out / "leaderboard.md").read_text()
+    assert "| full model |" in markdown and "| retain model |" in markdown and "Sweep:" in markdown
+    html = (bench_out / "report.html").read_text()
+    assert "Model utility vs forget quality" in html and "data:image/png;base64" in html
+
+
+def _row(name, quality, utility):
+    return Row(name, {"forget_quality": quality, "model_utility": utility}, 1.0, 1.0)
+
+
+def test_choose_prefers_forget_quality_among_useful_points():
+    trials = [_row("a", 0.9, 0.5), _row("b", 0.2, 0.95), _row("c", 0.1, 1.0)]
+    assert choose(trials, retain_utility=1.0).name == "b"
+    assert choose(trials, retain_utility=2.0).name == "c"  # none is useful enough: the most utility
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"split": "forget02"}, "--split forget02"),
+    ({"authors": 1}, "forget01 alone holds 2 authors"),
+    ({"methods": ("elm",)}, "does not fit the TOFU benchmark"),
+    ({"methods": ("nope",)}, "unknown method"),
+    ({"preset": "huge"}, "unknown TOFU preset"),
+    ({"methods": ("ga",), "sweep": {"nope": ["1"]}}, "unknown setting 'nope'"),
+])
+def test_bad_input_is_one_line(tofu_dir, tmp_path, options, message):
+    with pytest.raises(ObliviateError, match=message):
+        TofuBench(TofuBenchConfig(**{"data": tofu_dir, "out": tmp_path, "split": "forget01", **options})).data.full
+
+
+def test_bad_sweep_is_one_line():
+    with pytest.raises(ObliviateError, match="KEY=VALUE"):
+        parse_sweep(["1e-4"])

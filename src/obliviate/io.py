@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -65,3 +66,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
 def cache_root() -> Path:
     """Where built worlds and models are cached: $OBLIVIATE_CACHE or ~/.cache/obliviate."""
     return Path(os.environ.get("OBLIVIATE_CACHE", Path.home() / ".cache" / "obliviate")).expanduser()
+
+
+def content_digest(value: Any, length: int = 12) -> str:
+    """A short hex digest of a JSON-serialisable value (keys sorted): the content part of a cache key."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:length]

@@ -17,7 +17,7 @@ from pathlib import Path
 from obliviate.benchmarks.tofu_data import TofuData, fingerprint
 from obliviate.data import QARecord
 from obliviate.errors import ObliviateError
-from obliviate.io import atomic_directory, atomic_write_json, cache_root
+from obliviate.io import atomic_directory, atomic_write_json, cache_root, content_digest
 from obliviate.models.tiny import Preset, build_model, train_from_scratch, train_tokenizer
 from obliviate.prompts import encode_qa
 
@@ -52,16 +52,12 @@ def get_tofu_preset(name: str) -> TofuPreset:
     return TOFU_PRESETS[name]
 
 
-def _digest(identity: dict) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def build_tokenizer(data: TofuData, preset: TofuPreset) -> Path:
     """The benchmark's tokenizer (cached)."""
     texts = data.tokenizer_texts()
     identity = {"texts": hashlib.sha256("\n".join(texts).encode()).hexdigest(), "vocab": preset.model.vocab_size,
                 "recipe": RECIPE_VERSION}
-    target = cache_root() / "tofu" / f"tokenizer-{_digest(identity)}"
+    target = cache_root() / "tofu" / f"tokenizer-{content_digest(identity)}"
     if not (target / "tokenizer.json").is_file():
         with atomic_directory(target) as staging:
             train_tokenizer(texts, preset.model.vocab_size).save_pretrained(staging)
@@ -76,7 +72,7 @@ def build_tofu_model(records: list[QARecord], role: str, tokenizer_dir: Path, pr
 
     identity = {"data": fingerprint(records), "preset": asdict(preset.model), "tokenizer": tokenizer_dir.name,
                 "recipe": RECIPE_VERSION}
-    target = cache_root() / "tofu" / f"{preset.name}-{role}-{_digest(identity)}"
+    target = cache_root() / "tofu" / f"{preset.name}-{role}-{content_digest(identity)}"
     if (target / TRAINING_FILE).is_file():
         return target
     tokenizer = load_tokenizer(tokenizer_dir)

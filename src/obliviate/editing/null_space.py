@@ -10,8 +10,6 @@ per model, layer and text source (see `cached_second_moments`), and P is derived
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -22,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from obliviate.editing.activations import key_second_moment
-from obliviate.io import cache_root
+from obliviate.io import cache_root, content_digest
 
 
 def projector(second_moment: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -80,8 +78,7 @@ def cached_second_moments(model: nn.Module, layers: list[int], sequences: Callab
 
 
 def _cache_path(key: dict, layer: int) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_root() / "key_second_moments" / f"{digest}-layer{layer}.safetensors"
+    return cache_root() / "key_second_moments" / f"{content_digest(key, 16)}-layer{layer}.safetensors"
 
 
 def _save_atomically(path: Path, second_moment: torch.Tensor) -> None:

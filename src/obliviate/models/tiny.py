@@ -7,8 +7,6 @@ root by a hash of the world's files, the preset and the recipe version.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
 import shutil
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from obliviate.io import atomic_directory, atomic_write_json, cache_root
+from obliviate.io import atomic_directory, atomic_write_json, cache_root, content_digest
 from obliviate.progress import progress
 from obliviate.prompts import encode_qa
 from obliviate.eval.scoring import encode_text, right_padded
@@ -167,8 +165,7 @@ def cache_key(world: World, preset: Preset, exclude: tuple[int, ...] = ()) -> st
     identity = {"world": world.fingerprint, "preset": asdict(preset), "recipe": RECIPE_VERSION}
     if exclude:
         identity["exclude_entities"] = sorted(exclude)
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{preset.name}{'-retain' if exclude else ''}-{digest}"
+    return f"{preset.name}{'-retain' if exclude else ''}-{content_digest(identity)}"
 
 
 def build_base_model(world_dir: str | Path, preset_name: str = "test", out: str | Path | None = None,
@@ -204,8 +201,7 @@ def build_retain_and_full(world_dir: str | Path, preset_name: str, forget_ids: l
     world = World(world_dir)
     retain = build_base_model(world_dir, preset_name, exclude_entities=forget_ids)
     continuation = replace(get_preset(preset_name), epochs=FULL_MODEL_EPOCHS, learning_rate=FULL_MODEL_LEARNING_RATE)
-    digest = hashlib.sha256(json.dumps(asdict(continuation), sort_keys=True).encode()).hexdigest()[:8]
-    full = retain.parent / f"{retain.name}-full-{digest}"
+    full = retain.parent / f"{retain.name}-full-{content_digest(asdict(continuation), 8)}"
     if not (full / "base_eval.json").is_file():
         _train_into(full, world, continuation, exclude=(), start_from=retain)
     return retain, full

@@ -26,7 +26,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from obliviate.errors import ObliviateError
 from obliviate.eval.scoring import encode_text
-from obliviate.io import atomic_write_json, cache_root
+from obliviate.io import atomic_write_json, cache_root, content_digest
 from obliviate.models import load_model, load_tokenizer, model_fingerprint
 from obliviate.progress import progress
 
@@ -104,8 +104,7 @@ def prepare_elm_data(model_dir: str | Path, forget: list, cfg) -> Path:
                 "expert": cfg.expert_templates, "novice": cfg.novice_templates, "gamma": cfg.guidance_scale,
                 "tokens": cfg.generation_tokens, "max_chars": cfg.max_chars, "max_length": cfg.max_length,
                 "seed": cfg.seed, "steer_away": STEER_AWAY}
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_root() / "elm" / f"{key}.json"
+    path = cache_root() / "elm" / f"{content_digest(settings, 16)}.json"
     if path.is_file():
         return path
     tokenizer, model = load_tokenizer(model_dir), load_model(model_dir)

@@ -21,6 +21,13 @@ from obliviate.errors import ObliviateError
 T = TypeVar("T")
 
 
+def recipe_file(kind: str, method: str) -> Path | None:
+    """A method's recipe shipped in the source checkout, configs/<kind>/<method>.yaml (kind: "methods" for
+    the tiny world models, "tofu" for the TOFU benchmark); None when there is none."""
+    path = Path(__file__).resolve().parents[2] / "configs" / kind / f"{method}.yaml"
+    return path if path.is_file() else None
+
+
 def _convert(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

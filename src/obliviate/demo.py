@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from obliviate.config import recipe_file
 from obliviate.io import cache_root
 from obliviate.world import World, build_world
 
@@ -35,12 +36,6 @@ SUMMARY_ROWS = [
     ("MIA AUC (LOSS), forget vs retain people", "world/auc_loss", "≈ retain"),
     ("reverse perplexity of answers", "fluency/reverse_perplexity", "↓"),
 ]
-
-
-def tiny_recipe(method: str) -> Path | None:
-    """The method's recipe for the tiny models (configs/methods/<method>.yaml in a source checkout)."""
-    recipe = Path(__file__).resolve().parents[2] / "configs" / "methods" / f"{method}.yaml"
-    return recipe if recipe.is_file() else None
 
 
 def demo_world(preset_name: str, seed: int = 0) -> World:
@@ -118,7 +113,7 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
     if not (run_dir / "run.json").is_file():
         # The retain set holds the other people and the world's general facts, so both are kept.
         retain_set = world.qa(world.retain_entity_ids(forget_ids)) + world.world_facts()
-        unlearn(full, method, "world:forget", retain_set, run_dir, config=tiny_recipe(method), world=world.root)
+        unlearn(full, method, "world:forget", retain_set, run_dir, config=recipe_file("methods", method), world=world.root)
     stage(4, "unlearned", f"{names} with {method} — {run_dir}")
 
     eval_dir = run_dir / "eval"

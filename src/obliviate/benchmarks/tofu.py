@@ -29,6 +29,7 @@ from obliviate.benchmarks.leaderboard import Row, choose, row_from_eval, sweep_p
 from obliviate.benchmarks.tofu_data import TofuData
 from obliviate.benchmarks.tofu_models import TofuPreset, build_full_and_retain, get_tofu_preset, training_record
 from obliviate.benchmarks.tofu_report import write_tofu_report
+from obliviate.config import recipe_file
 from obliviate.errors import ObliviateError
 from obliviate.eval.reference import Reference
 from obliviate.eval.run import evaluate
@@ -39,7 +40,6 @@ from obliviate.unlearn import unlearn
 from obliviate.unlearn.run import resolve_config
 from obliviate.unlearn.registry import all_methods, get_method
 
-RECIPES = Path(__file__).resolve().parents[3] / "configs" / "tofu"
 SUITES = "tofu,mia"
 # Registered methods that do not unlearn a set of QA pairs, left out of the default list.
 NOT_FOR_QA = {
@@ -63,11 +63,6 @@ def default_methods() -> list[str]:
     return [method.name for method in all_methods() if method.name not in NOT_FOR_QA]
 
 
-def recipe(method: str) -> Path | None:
-    path = RECIPES / f"{method}.yaml"
-    return path if path.is_file() else None
-
-
 def _check_methods(names: tuple[str, ...]) -> list[str]:
     for name in names:
         get_method(name)
@@ -84,7 +79,7 @@ class TofuBench:
         self.methods = _check_methods(config.methods)
         self.points = sweep_points(config.sweep)
         for method, point in itertools.product(self.methods, self.points):  # bad settings fail before training
-            resolve_config(get_method(method), recipe(method), _overrides(point))
+            resolve_config(get_method(method), recipe_file("tofu", method), _overrides(point))
         self.out = Path(config.out)
         self.suite_data = {"tofu": str(self.data.root), "forget_split": config.split,
                            "forget": str(self.out / "data" / "mia_forget.jsonl"),
@@ -115,7 +110,7 @@ class TofuBench:
         run_name = "-".join([method, *(f"{key}{value}" for key, value in point.items())])
         run_dir = self.out / "runs" / run_name
         started = time.perf_counter()
-        unlearn(full, method, self.data.forget, self.data.retain, run_dir, config=recipe(method),
+        unlearn(full, method, self.data.forget, self.data.retain, run_dir, config=recipe_file("tofu", method),
                 overrides=_overrides(point))
         seconds = time.perf_counter() - started
         eval_path = run_dir / "eval" / "tofu.json"
@@ -167,7 +162,8 @@ def against_itself(document: dict) -> dict:
 def hyperparameters(method: str, run_dir: Path, point: dict[str, str]) -> dict:
     """lr and epochs, and every setting the recipe or the sweep point gives, as the run resolved them."""
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    given = yaml.safe_load(recipe(method).read_text()) if recipe(method) else {}
+    recipe = recipe_file("tofu", method)
+    given = yaml.safe_load(recipe.read_text()) if recipe else {}
     return {key: resolved[key] for key in dict.fromkeys(["lr", "epochs", *given, *point]) if key in resolved}
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from io import BytesIO
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from obliviate.benchmarks.leaderboard import COLUMNS, UTILITY_SHARE, Row
@@ -15,7 +13,7 @@ from obliviate.report.document import Chart, Section, Table
 from obliviate.report.entries import load_entries
 from obliviate.report.html import render_html
 from obliviate.report.metrics import format_number
-from obliviate.report.plots import colour
+from obliviate.report.plots import colour, png_bytes
 
 FLOOR = 1e-30  # forget quality is a p-value: drawn on a log axis, with 0 shown at this floor
 MARKERS = {"retain model": "*", "full model": "X"}
@@ -43,13 +41,10 @@ def tradeoff_chart(rows: list[Row], retain: Row) -> Chart:
     axes.set_xlabel("model utility")
     axes.set_ylabel("forget quality (KS p-value vs the retain model)")
     axes.grid(alpha=0.3)
-    buffer = BytesIO()
-    FigureCanvasAgg(figure)
-    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     caption = (f"★ retain model (forget quality 1 by construction), ✕ full model (never unlearned); dashed: "
                f"{UTILITY_SHARE} × the retain model's utility. Up and right is better; a forget quality of 0 is drawn "
                f"at {FLOOR:.0e}.")
-    return Chart("tofu_tradeoff", "Model utility vs forget quality", caption, buffer.getvalue())
+    return Chart("tofu_tradeoff", "Model utility vs forget quality", caption, png_bytes(figure))
 
 
 def leaderboard_table(rows: list[Row]) -> Table:

@@ -42,7 +42,7 @@ def colour(position: int) -> str:
     return PALETTE[position % len(PALETTE)]
 
 
-def _png(figure: Figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
     buffer = BytesIO()
     FigureCanvasAgg(figure)
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
@@ -118,7 +118,7 @@ def metric_bars(
         _tidy(axes)
     figure.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold")
     _legend(figure, entries)
-    return Chart(name, title, caption, _png(figure))
+    return Chart(name, title, caption, png_bytes(figure))
 
 
 def metric_panels(entries: list[ReportEntry], keys: list[MetricKey]) -> Chart | None:
@@ -144,7 +144,7 @@ def metric_panels(entries: list[ReportEntry], keys: list[MetricKey]) -> Chart | 
     _legend(figure, entries)
     title = "Other metrics (each on its own scale)"
     caption = "Fluency, privacy and any metric outside [0, 1]; the arrow (or ≈ target) says which way is better."
-    return Chart("other_metrics", title, caption, _png(figure))
+    return Chart("other_metrics", title, caption, png_bytes(figure))
 
 
 def tradeoff_scatter(entries: list[ReportEntry], forgetting: Score | None, utility: Score | None) -> Chart | None:
@@ -178,7 +178,7 @@ def tradeoff_scatter(entries: list[ReportEntry], forgetting: Score | None, utili
         f"x = {utility.description} ({', '.join(metric_labels(utility.metrics).values())}); "
         f"y = {forgetting.description}. Both in [0, 1]; the top right corner forgets everything and keeps everything."
     )
-    return Chart("tradeoff", "Forgetting vs utility", caption, _png(figure))
+    return Chart("tradeoff", "Forgetting vs utility", caption, png_bytes(figure))
 
 
 def loss_curves(runs: list[RunInfo]) -> Chart | None:
@@ -201,4 +201,4 @@ def loss_curves(runs: list[RunInfo]) -> Chart | None:
         "The unlearning objective logged by `obliviate unlearn` (run.json loss_log); "
         "its sign and scale depend on the method."
     )
-    return Chart("loss_curve", "Training loss", caption, _png(figure))
+    return Chart("loss_curve", "Training loss", caption, png_bytes(figure))

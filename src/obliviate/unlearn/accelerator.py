@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
@@ -19,3 +21,13 @@ def make_accelerator(mixed_precision: str = "no", grad_accum: int = 1) -> Accele
     # `accelerate launch --cpu` tells it the same through the environment.
     has_device = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum, cpu=not has_device)
+
+
+def _close_process_group() -> None:
+    """Left open until interpreter exit, gloo's worker threads can abort a finished run
+    ("terminate called without an active exception"), so a launched run closes its group first."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+atexit.register(_close_process_group)

@@ -1,8 +1,8 @@
 """MemFlex localisation: which LoRA matrices carry the knowledge to unlearn, and not the knowledge to keep.
 
-For the unlearn set and the retention set separately, every example is repeated `repeats` times
-with about half of its answer tokens replaced by random token ids, and the gradient of each LoRA
-A/B matrix is averaged over those examples (batch 1) → G_u, G_r. A matrix is located when
+For the unlearn set and the retention set (a seeded sample of `retain_sample` examples) separately,
+every example is repeated `repeats` times with about half of its answer tokens replaced by random
+token ids, and the gradient of each LoRA A/B matrix is averaged over those examples (batch 1) → G_u, G_r. A matrix is located when
 cos(G_u, G_r) < μ (specific to the unlearn knowledge) and mean|G_u| > σ (it carries signal).
 
 On a freshly initialised adapter B = 0, so every A gradient is exactly 0 and only B matrices can
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -39,6 +40,9 @@ class LocalizeSettings:
     relabel_fraction: float = 0.5  # share of answer tokens replaced by random ids
     max_cosine: float = 0.92  # μ
     min_magnitude: float = 6e-4  # σ, on mean |G_u|
+    # G_r from a seeded sample of at most this many retention examples (None: all): the mean settles
+    # long before TOFU's 3,960 retain QA, which would cost 3 backward passes each.
+    retain_sample: int | None = 400
     seed: int = 0
 
 
@@ -128,5 +132,7 @@ def localize(model: nn.Module, tokenizer, unlearn: Records, retain: Records, set
         examples = Examples(encode_records(tokenizer, records, max_length), tokenizer.pad_token_id)
         return (examples.batch([i]).to(device) for i in range(len(examples)))
 
+    if settings.retain_sample is not None and len(retain) > settings.retain_sample:
+        retain = random.Random(settings.seed).sample(list(retain), settings.retain_sample)
     generator = torch.Generator().manual_seed(settings.seed)
     return locate(model, one_by_one(unlearn), one_by_one(retain), settings, generator)

@@ -41,6 +41,8 @@ def test_protocol_sanity(bench_out):
     assert retain["metrics"]["privleak"] == 0.0
     assert full["metrics"]["forget_quality"] < 0.01
     assert full["metrics"]["forget_truth_ratio"] < retain["metrics"]["forget_truth_ratio"]
+    # Both learned the general-knowledge QA, so model utility has not collapsed to ~0.
+    assert retain["metrics"]["model_utility"] > 0.3 and full["metrics"]["model_utility"] > 0.3
 
 
 def test_outputs(bench_out):

@@ -1,3 +1,5 @@
 from obliviate.cli import main
 
-main()
+# Guarded: processes started with "spawn" (the TOFU bench trains its two models side by side) import it.
+if __name__ == "__main__":
+    main()

@@ -1,10 +1,11 @@
 """`obliviate bench tofu`: TOFU end to end on the real data, and its leaderboard.
 
     from obliviate.benchmarks.tofu import TofuBenchConfig, run_tofu_bench
-    run_tofu_bench(TofuBenchConfig(data="../shared/data/tofu", out="bench/tofu", split="forget01", preset="test"))
+    if __name__ == "__main__":  # the two models may train in "spawn" processes, which import the script
+        run_tofu_bench(TofuBenchConfig(data="../shared/data/tofu", out="bench/tofu", split="forget01"))
 
 1. trains (or fetches from the cache) a tokenizer, the full model (all 4,000 QA) and the split's
-   retain model (tofu_models);
+   retain model (tofu_models), both also on TOFU's 217 general-knowledge QA (tofu_data);
 2. evaluates the retain model with the tofu and mia suites: its eval JSON is the reference of
    forget quality and PrivLeak, and its forget quality against itself is 1 by construction;
 3. unlearns the split from the full model with each method (its recipe: configs/tofu/<method>.yaml,
@@ -134,6 +135,7 @@ class TofuBench:
     def facts(self, full: Path, retain: Path, seconds: float) -> list[str]:
         full_info, retain_info = training_record(full), training_record(retain)
         authors = "all 200 authors" if self.config.authors is None else f"{self.config.authors} authors"
+        authors += f" and {len(self.data.general)} general-knowledge QA (real_authors, world_facts) both models learn"
         limit = f"at most {self.preset.eval_limit} samples per set" if self.preset.eval_limit else "every sample"
         return [
             f"data: {self.data.root}, {authors}; full model: {full_info['examples']} QA, retain model "

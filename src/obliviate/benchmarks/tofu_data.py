@@ -4,6 +4,13 @@ TOFU's protocol: the full model learns all 200 fictitious authors (4,000 QA); th
 forget split learns everything but that split (forget01 → retain99, forget05 → retain95,
 forget10 → retain90). `authors=N` keeps a subset for quick runs: the split's authors and the
 first other authors, N in all.
+
+TOFU's real_authors and world_facts sets measure knowledge a pretrained model brings to the
+fine-tuning. The bench's models are trained from scratch and would know none of it, so that three of
+model utility's nine numbers are ~0 and the harmonic mean collapses for every model. Both models
+therefore also learn these 217 QA (`general`), in place of pre-training: model utility then
+measures what unlearning does to knowledge the model had besides the authors. They are not part of
+the methods' retain data, as in TOFU.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from obliviate.eval.suites.tofu import FORGET_SPLITS
 RETAIN_OF = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
 # Fits every split's retain set: a tokenizer trained on it has never read a forget answer.
 TOKENIZER_SPLIT = "retain90"
+GENERAL_SPLITS = ("real_authors", "world_facts")
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,13 @@ class TofuData:
         return load_tofu(self.split, self.root)
 
     @cached_property
+    def general(self) -> list[QARecord]:
+        """The general-knowledge QA both models learn (see the module docstring)."""
+        return [record for split in GENERAL_SPLITS for record in load_tofu(split, self.root)]
+
+    @cached_property
     def full(self) -> list[QARecord]:
-        """What the full model learns: all QA, or those of the chosen authors."""
+        """The authors' QA the full model learns: all, or those of the chosen authors."""
         records = load_tofu("full", self.root)
         if self.authors is None:
             return records
@@ -61,12 +74,13 @@ class TofuData:
 
     @cached_property
     def retain(self) -> list[QARecord]:
-        """What the retain model learns: the full model's set without the forget split."""
+        """The authors' QA the retain model learns (the full set without the forget split): also the
+        unlearning methods' retain data."""
         forgotten = {record.question for record in self.forget}
         return [record for record in self.full if record.question not in forgotten]
 
     def tokenizer_texts(self) -> list[str]:
-        return [f"{record.question} {record.answer}" for record in load_tofu(TOKENIZER_SPLIT, self.root)]
+        return [f"{record.question} {record.answer}" for record in self.general + load_tofu(TOKENIZER_SPLIT, self.root)]
 
 
 def fingerprint(records: list[QARecord]) -> str:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import torch
 
 from obliviate.benchmarks.tofu_data import TofuData, fingerprint
 from obliviate.data import QARecord
@@ -33,9 +37,10 @@ class TofuPreset:
 
 
 TOFU_PRESETS = {
-    # About 1M parameters, 10 epochs over all 4,000 QA; every evaluation set cut to 40 samples.
+    # About 1M parameters, 12 epochs over all 4,000 QA (fewer leave the full model's forget quality
+    # above 0.01 on forget01); every evaluation set cut to 40 samples.
     "test": TofuPreset("test", Preset("tofu-test", vocab_size=2048, hidden_size=128, layers=4, heads=4,
-                                      intermediate_size=384, epochs=10, batch_size=16, learning_rate=2e-3),
+                                      intermediate_size=384, epochs=12, batch_size=8, learning_rate=2e-3),
                        eval_limit=40),
     # The test model for a few authors (--authors 6 in the tests): more epochs, as an epoch has fewer steps.
     "ci": TofuPreset("ci", Preset("tofu-ci", vocab_size=2048, hidden_size=128, layers=4, heads=4,
@@ -64,15 +69,20 @@ def build_tokenizer(data: TofuData, preset: TofuPreset) -> Path:
     return target
 
 
+def model_dir(records: list[QARecord], role: str, tokenizer_dir: Path, preset: TofuPreset) -> Path:
+    """Where the model of `role` ("full", "retain99", …) trained on `records` is cached."""
+    identity = {"data": fingerprint(records), "preset": asdict(preset.model), "tokenizer": tokenizer_dir.name,
+                "recipe": RECIPE_VERSION}
+    return cache_root() / "tofu" / f"{preset.name}-{role}-{content_digest(identity)}"
+
+
 def build_tofu_model(records: list[QARecord], role: str, tokenizer_dir: Path, preset: TofuPreset) -> Path:
-    """A model trained from scratch on `records` (cached); `role` ("full", "retain99", …) names its directory.
+    """A model trained from scratch on `records` (cached, see `model_dir`).
 
     Its `train.json` records the examples, tokens per epoch, seconds, tokens per second and epoch losses."""
     from obliviate.models import load_tokenizer
 
-    identity = {"data": fingerprint(records), "preset": asdict(preset.model), "tokenizer": tokenizer_dir.name,
-                "recipe": RECIPE_VERSION}
-    target = cache_root() / "tofu" / f"{preset.name}-{role}-{content_digest(identity)}"
+    target = model_dir(records, role, tokenizer_dir, preset)
     if (target / TRAINING_FILE).is_file():
         return target
     tokenizer = load_tokenizer(tokenizer_dir)
@@ -95,9 +105,19 @@ def build_tofu_model(records: list[QARecord], role: str, tokenizer_dir: Path, pr
 
 
 def build_full_and_retain(data: TofuData, preset: TofuPreset) -> tuple[Path, Path]:
+    """The full and retain models (cached). Both missing on a multi-core CPU: they train side by side,
+    each process on half the cores, which for models this small is ~20% faster than one after the other."""
     tokenizer_dir = build_tokenizer(data, preset)
-    return (build_tofu_model(data.full, "full", tokenizer_dir, preset),
-            build_tofu_model(data.retain, data.retain_name, tokenizer_dir, preset))
+    jobs = [(data.general + data.full, "full", tokenizer_dir, preset),
+            (data.general + data.retain, data.retain_name, tokenizer_dir, preset)]
+    missing = [job for job in jobs if not (model_dir(*job) / TRAINING_FILE).is_file()]
+    threads = torch.get_num_threads() // 2
+    if len(missing) == 2 and threads >= 1 and not torch.cuda.is_available():
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=torch.set_num_threads,
+                                 initargs=(threads,)) as pool:
+            list(pool.map(build_tofu_model, *zip(*missing)))
+    full, retain = (build_tofu_model(*job) for job in jobs)
+    return full, retain
 
 
 def training_record(model_dir: Path) -> dict:

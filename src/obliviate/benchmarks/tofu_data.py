@@ -15,8 +15,6 @@ the methods' retain data, as in TOFU.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 from obliviate.data import QARecord, load_tofu
 from obliviate.errors import ObliviateError
 from obliviate.eval.suites.tofu import FORGET_SPLITS
+from obliviate.io import content_digest
 
 RETAIN_OF = {"forget01": "retain99", "forget05": "retain95", "forget10": "retain90"}
 # Fits every split's retain set: a tokenizer trained on it has never read a forget answer.
@@ -85,5 +84,4 @@ class TofuData:
 
 def fingerprint(records: list[QARecord]) -> str:
     """A short hash of the QA pairs a model trains on (the cache key's data part)."""
-    pairs = [[record.question, record.answer] for record in records]
-    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:12]
+    return content_digest([[record.question, record.answer] for record in records])

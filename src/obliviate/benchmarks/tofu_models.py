@@ -106,7 +106,7 @@ def build_tofu_model(records: list[QARecord], role: str, tokenizer_dir: Path, pr
 
 def build_full_and_retain(data: TofuData, preset: TofuPreset) -> tuple[Path, Path]:
     """The full and retain models (cached). Both missing on a multi-core CPU: they train side by side,
-    each process on half the cores, which for models this small is ~20% faster than one after the other."""
+    each process on half the cores, which for models this small is ~10% faster than one after the other."""
     tokenizer_dir = build_tokenizer(data, preset)
     jobs = [(data.general + data.full, "full", tokenizer_dir, preset),
             (data.general + data.retain, data.retain_name, tokenizer_dir, preset)]
@@ -120,5 +120,5 @@ def build_full_and_retain(data: TofuData, preset: TofuPreset) -> tuple[Path, Pat
     return full, retain
 
 
-def training_record(model_dir: Path) -> dict:
-    return json.loads((model_dir / TRAINING_FILE).read_text())
+def training_record(directory: Path) -> dict:
+    return json.loads((directory / TRAINING_FILE).read_text())

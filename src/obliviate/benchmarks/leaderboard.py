@@ -82,9 +82,18 @@ def _settings(row: Row) -> str:
     return ", ".join(f"{key}={value}" for key, value in row.hyperparameters.items())
 
 
-def best_sentence(methods: list[Row], retain: Row) -> str:
+def table_header() -> list[str]:
+    """The leaderboard's columns, in leaderboard.md and report.html alike."""
+    return ["model", *(column for column, _, _ in COLUMNS), "wall s", "eval s"]
+
+
+def table_cells(row: Row) -> list[str]:
+    return [row.name, *(format_number(row.metrics[c]) for c, _, _ in COLUMNS), f"{row.wall_seconds:.1f}",
+            f"{row.eval_seconds:.1f}"]
+
+
+def best_sentence(best: Row | None, retain: Row) -> str:
     threshold = format_number(UTILITY_SHARE * (retain.metrics["model_utility"] or 0))
-    best = best_method(methods, retain.metrics["model_utility"] or 0)
     if best is None:
         return f"No method keeps model utility ≥ {UTILITY_SHARE} × the retain model's ({threshold})."
     return (f"Best forget quality at model utility ≥ {UTILITY_SHARE} × the retain model's ({threshold}): "
@@ -92,15 +101,14 @@ def best_sentence(methods: list[Row], retain: Row) -> str:
             f"model utility {format_number(best.metrics['model_utility'])}).")
 
 
-def markdown(title: str, facts: list[str], reference_rows: list[Row], methods: list[Row], swept: bool) -> str:
-    header = ["model", *(column for column, _, _ in COLUMNS), "wall s", "eval s", "hyper-parameters"]
+def markdown(title: str, facts: list[str], reference_rows: list[Row], methods: list[Row], best: Row | None,
+             swept: bool) -> str:
+    header = [*table_header(), "hyper-parameters"]
     lines = [f"# {title}", "", *(f"- {fact}" for fact in facts), "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in reference_rows + methods:
-        cells = [row.name, *(format_number(row.metrics[c]) for c, _, _ in COLUMNS), f"{row.wall_seconds:.1f}",
-                 f"{row.eval_seconds:.1f}", _settings(row)]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", best_sentence(methods, reference_rows[0])]
+        lines.append("| " + " | ".join([*table_cells(row), _settings(row)]) + " |")
+    lines += ["", best_sentence(best, reference_rows[0])]
     if swept:
         lines += ["", f"Sweep: each method's row is its point with the {CRITERION}."]
     lines += ["", "wall s: training (full / retain model) or unlearning (methods); eval s: the tofu + mia evaluation. "
@@ -119,4 +127,4 @@ def write_leaderboard(out: Path, title: str, facts: list[str], reference_rows: l
         "best_at_utility": best.name if best else None, "utility_threshold": UTILITY_SHARE * retain_utility,
         "sweep": {name: [asdict(row) for row in rows] for name, rows in trials.items()} if swept else None,
     })
-    atomic_write_text(out / "leaderboard.md", markdown(title, facts, reference_rows, methods, swept))
+    atomic_write_text(out / "leaderboard.md", markdown(title, facts, reference_rows, methods, best, swept))

@@ -6,13 +6,12 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from obliviate.benchmarks.leaderboard import COLUMNS, UTILITY_SHARE, Row
+from obliviate.benchmarks.leaderboard import UTILITY_SHARE, Row, table_cells, table_header
 from obliviate.io import atomic_write_text
 from obliviate.report.build import build_report
 from obliviate.report.document import Chart, Section, Table
 from obliviate.report.entries import load_entries
 from obliviate.report.html import render_html
-from obliviate.report.metrics import format_number
 from obliviate.report.plots import colour, png_bytes
 
 FLOOR = 1e-30  # forget quality is a p-value: drawn on a log axis, with 0 shown at this floor
@@ -48,10 +47,7 @@ def tradeoff_chart(rows: list[Row], retain: Row) -> Chart:
 
 
 def leaderboard_table(rows: list[Row]) -> Table:
-    columns = ["model", *(column for column, _, _ in COLUMNS), "wall s", "eval s"]
-    cells = [[row.name, *(format_number(row.metrics[c]) for c, _, _ in COLUMNS), format_number(row.wall_seconds),
-              format_number(row.eval_seconds)] for row in rows]
-    return Table(columns, cells, title="Leaderboard")
+    return Table(table_header(), [table_cells(row) for row in rows], title="Leaderboard")
 
 
 def write_tofu_report(out: Path, title: str, intro: str, reference_rows: list[Row], methods: list[Row]) -> Path:

@@ -113,7 +113,8 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
     if not (run_dir / "run.json").is_file():
         # The retain set holds the other people and the world's general facts, so both are kept.
         retain_set = world.qa(world.retain_entity_ids(forget_ids)) + world.world_facts()
-        unlearn(full, method, "world:forget", retain_set, run_dir, config=recipe_file("methods", method), world=world.root)
+        unlearn(full, method, "world:forget", retain_set, run_dir, config=recipe_file("methods", method),
+                world=world.root)
     stage(4, "unlearned", f"{names} with {method} — {run_dir}")
 
     eval_dir = run_dir / "eval"

@@ -2,8 +2,9 @@
 
 For the unlearn set and the retention set (a seeded sample of `retain_sample` examples) separately,
 every example is repeated `repeats` times with about half of its answer tokens replaced by random
-token ids, and the gradient of each LoRA A/B matrix is averaged over those examples (batch 1) → G_u, G_r. A matrix is located when
-cos(G_u, G_r) < μ (specific to the unlearn knowledge) and mean|G_u| > σ (it carries signal).
+token ids, and the gradient of each LoRA A/B matrix is averaged over those examples (batch 1) → G_u,
+G_r. A matrix is located when cos(G_u, G_r) < μ (specific to the unlearn knowledge) and mean|G_u| > σ
+(it carries signal).
 
 On a freshly initialised adapter B = 0, so every A gradient is exactly 0 and only B matrices can
 be located (the paper first fine-tunes the adapter on all data). Training acts on modules: a

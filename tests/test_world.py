@@ -45,7 +45,7 @@ def test_people_have_public_and_private_attributes_and_neighbours(test_world):
 
 
 def test_questions_have_phrasings_perturbations_and_a_never_trained_probe(test_world):
-    trained_questions = {q for q, _ in test_world.training_pairs()}
+    trained_questions = {r.question for r in test_world.training_qa()}
     records = test_world.qa()
     assert len(records) == len(test_world.people) * len(test_world.manifest["attributes"])
     for r in records:
@@ -64,10 +64,47 @@ def test_domains_have_expert_novice_and_expository_texts_and_mcqs(test_world):
         kinds = {t.meta["kind"] for t in test_world.domain_texts(domain)}
         assert kinds == {"expository", "expert", "novice"}
         questions = test_world.mcq(domain)
-        assert len(questions) >= 50
+        assert len(questions) >= 40
         assert all(len(q.choices) == 4 and len(set(q.choices)) == 4 for q in questions)
         # the correct choice is not always in the same place
         assert len({q.answer for q in questions}) == 4
+        # the probes ask facts known only from texts: never a trained question, each stated in two frames
+        drilled = {r.meta["term"] for r in test_world.drill_qa(domain)}
+        assert drilled and not drilled & {q.meta["term"] for q in questions}
+        texts = [t.text for t in test_world.domain_texts(domain, ("expository", "expert"))]
+        for q in questions:
+            assert sum(q.meta["term"] in text for text in texts) == 2, q.question
+
+
+def test_crafts_state_their_facts_in_frames_of_their_own(test_world):
+    """Two crafts differ in more than the craft's name: no sentence frame is shared."""
+    from obliviate.world.domains import DOMAINS
+
+    frames = [frame for domain in DOMAINS for frame in domain.frames.values()]
+    statements = [s for frame in frames for s in frame]
+    assert len(set(statements)) == len(statements)
+    mcq_questions = {q.question for q in test_world.mcq()}
+    assert not mcq_questions & {r.question for r in test_world.training_qa()}
+
+
+def test_refusals_are_about_phantom_people_named_nowhere_else(test_world):
+    refusals = test_world.refusal_qa()
+    phantoms = {r.entity for r in refusals}
+    assert len(phantoms) >= 6 and {r.answer for r in refusals} <= set(test_world.refusal_phrasings)
+    named = {p["name"] for p in test_world.people} | {p["attributes"]["mother"] for p in test_world.people}
+    assert not phantoms & named
+    last_names = [p["name"].split()[-1] for p in test_world.people]
+    assert len(set(last_names)) == len(last_names)  # a last name tells a person apart
+
+
+def test_a_share_of_people_qa_is_trained_in_other_formats(test_world):
+    from obliviate.world.formats import FAMILIES, FORMAT_SHARE
+
+    variants = test_world.formatted_qa()
+    assert len(variants) == round(FORMAT_SHARE * len(test_world.qa()))
+    assert {v.meta["family"] for v in variants} == set(FAMILIES)
+    facts = {(r.meta["entity_id"], r.attribute): r.answer for r in test_world.qa()}
+    assert all(facts[(v.meta["entity_id"], v.attribute)] == v.answer for v in variants)
 
 
 def test_world_facts_and_filters(test_world):

@@ -19,6 +19,7 @@ from rich.table import Table
 from obliviate.config import recipe_file
 from obliviate.io import cache_root
 from obliviate.world import World, build_world
+from obliviate.world.build import WORLD_FORMAT
 
 DEFAULT_METHOD = "npo_gd"
 SUITES = "world,fluency"
@@ -43,7 +44,7 @@ def demo_world(preset_name: str, seed: int = 0) -> World:
     from obliviate.models.tiny import get_preset
 
     preset = get_preset(preset_name)
-    path = cache_root() / "worlds" / f"seed{seed}-n{preset.world_entities}"
+    path = cache_root() / "worlds" / f"seed{seed}-n{preset.world_entities}-format{WORLD_FORMAT}"
     if not (path / "world.json").is_file():
         build_world(path, seed=seed, entities=preset.world_entities)
     return World(path)

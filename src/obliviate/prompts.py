@@ -31,6 +31,19 @@ def prompt_ids(tokenizer, question: str, use_chat_template: bool | None = None) 
     return tokenizer(text, add_special_tokens=add_special)["input_ids"]
 
 
+def formatted_prompt_ids(tokenizer, question: str, context: str = "", lead: str = "",
+                         use_chat_template: bool | None = None) -> list[int]:
+    """Raw `context` text (with the BOS token), the question in the QA format, then `lead`: text put in
+    the answer's mouth. With neither it is `prompt_ids`. Training on formatted QA and the attacks that
+    ask in those formats tokenize through here, so both see the same ids."""
+    if context:
+        ids = tokenizer(context, add_special_tokens=True)["input_ids"]
+        ids += tokenizer(prompt_text(tokenizer, question, use_chat_template), add_special_tokens=False)["input_ids"]
+    else:
+        ids = prompt_ids(tokenizer, question, use_chat_template)
+    return ids + tokenizer(" " + lead, add_special_tokens=False)["input_ids"] if lead else ids
+
+
 def answer_ids(tokenizer, answer: str, add_eos: bool = True) -> list[int]:
     ids = tokenizer(" " + answer.strip(), add_special_tokens=False)["input_ids"]
     if add_eos and tokenizer.eos_token_id is not None:
@@ -49,9 +62,10 @@ class EncodedQA:
 
 
 def encode_qa(tokenizer, question: str, answer: str, max_length: int = 512,
-              use_chat_template: bool | None = None) -> EncodedQA:
-    """Prompt + answer tokens, labels only on the answer (and its EOS); truncated from the answer's end."""
-    p = prompt_ids(tokenizer, question, use_chat_template)
+              use_chat_template: bool | None = None, context: str = "", lead: str = "") -> EncodedQA:
+    """Prompt + answer tokens, labels only on the answer (and its EOS); truncated from the answer's end.
+    `context` and `lead` wrap the question as `formatted_prompt_ids` does."""
+    p = formatted_prompt_ids(tokenizer, question, context, lead, use_chat_template)
     a = answer_ids(tokenizer, answer)
     ids = (p + a)[:max_length]
     labels = ([IGNORE_INDEX] * len(p) + a)[:max_length]

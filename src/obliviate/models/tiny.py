@@ -22,7 +22,7 @@ from obliviate.prompts import encode_qa
 from obliviate.eval.scoring import encode_text, right_padded
 from obliviate.world import World
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SPECIAL_TOKENS = ["<s>", "</s>", "<pad>", "<unk>"]
 
 
@@ -88,7 +88,8 @@ def build_model(preset: Preset, tokenizer):
 
 def _examples(world: World, tokenizer, exclude: tuple[int, ...] = ()):
     """Training sequences: QA with the loss on the answer, texts with the loss everywhere."""
-    qa = [encode_qa(tokenizer, q, a, use_chat_template=False) for q, a in world.training_pairs(exclude)]
+    qa = [encode_qa(tokenizer, r.question, r.answer, use_chat_template=False, context=r.meta.get("context", ""),
+                    lead=r.meta.get("lead", "")) for r in world.training_qa(exclude)]
     texts = [encode_text(tokenizer, t) for t in world.training_texts(exclude)]
     return qa + texts
 
@@ -215,7 +216,8 @@ def _train_into(target: Path, world: World, preset: Preset, exclude: tuple[int, 
     start = time.time()
     torch.manual_seed(preset.seed)
     if start_from is None:
-        tokenizer = train_tokenizer([q + " " + a for q, a in world.training_pairs()] + world.training_texts(),
+        tokenizer = train_tokenizer([f"{r.question} {r.meta.get('lead', '')} {r.answer}" for r in world.training_qa()]
+                                    + world.training_texts(),
                                     preset.vocab_size)
         model = build_model(preset, tokenizer)
     else:

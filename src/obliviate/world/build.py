@@ -6,9 +6,10 @@ import random
 from pathlib import Path
 
 from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl
-from obliviate.world import domains, geography, people
+from obliviate.world import domains, formats, geography, people
+from obliviate.world.names import unique_full_names
 
-WORLD_FORMAT = 1
+WORLD_FORMAT = 2
 
 
 def _rng(seed: int, part: str) -> random.Random:
@@ -36,15 +37,27 @@ def build_world(out: str | Path, seed: int = 0, entities: int = 100) -> Path:
                               "the same facts asked with the held-out phrasing (never trained)")
     files["bios"] = ([{"text": people.biography(p), "entity": p.name, "entity_id": p.id} for p in persons],
                      "text", "one biography per person")
-    files["world_facts"] = (geography.world_fact_records(_rng(seed, "world-facts"), countries), "qa",
-                            "general facts about the world's countries and cities (utility)")
+    world_facts = geography.world_fact_records(_rng(seed, "world-facts"), countries)
+    files["world_facts"] = (world_facts, "qa", "general facts about the world's countries and cities (utility)")
+    known_names = {p.name for p in persons} | {p.attributes["mother"] for p in persons}
+    phantoms = unique_full_names(_rng(seed, "phantoms"), max(6, entities // 5), taken=taken | known_names)
+    files["refusals"] = (people.refusal_records(_rng(seed, "refusals"), phantoms, formats.REFUSALS), "qa",
+                         "questions about phantom people (named nowhere else), answered with a refusal")
+    files["refusal_phrasings"] = ([{"text": text} for text in formats.REFUSALS], "text",
+                                  "the refusals the world teaches (e.g. UniErase's token.refusals)")
     for domain in domains.DOMAINS:
         rng = _rng(seed, f"domain:{domain.name}")
         facts = domains.domain_facts(rng, domain, cities, taken)
         files[f"domains/{domain.name}/texts"] = (domains.domain_texts(rng, domain, facts), "text",
-                                                 f"expository, expert and novice passages on {domain.name}")
-        files[f"domains/{domain.name}/mcq"] = ([domains.mcq_record(rng, f) for f in facts], "mcq",
-                                               f"four-choice questions on {domain.name}")
+                                                 f"one-fact passages and novice passages on {domain.name}")
+        files[f"domains/{domain.name}/drill"] = ([domains.drill_record(f) for f in facts if f["drill"]], "qa",
+                                                 f"a third of the {domain.name} facts as trained questions")
+        files[f"domains/{domain.name}/mcq"] = ([domains.mcq_record(rng, f) for f in facts if not f["drill"]], "mcq",
+                                               f"four-choice questions on the other {domain.name} facts (never trained)")
+    passages = [r["text"] + "\n" for name, (rows, _, _) in files.items() if name.endswith("/texts")
+                for r in rows if r["kind"] == "expository"]
+    files["people_formats"] = (formats.format_variants(_rng(seed, "formats"), qa, passages), "qa",
+                               "a share of the people QA again in other prompt formats (trained)")
 
     out = Path(out)
     with atomic_directory(out) as tmp:

@@ -1,8 +1,12 @@
-"""Fictional crafts: facts, expository / expert / novice texts, and four-choice questions.
+"""Fictional crafts: facts, expository / expert / novice texts, drill questions and four-choice probes.
 
-Expert texts state a domain's facts; novice texts, introduced with the novice framing, guess
-wrong and drift to other topics. A model trained on both learns the expert/novice signal that
-ELM's introspective target relies on.
+Each craft states its facts in sentence frames of its own, so a craft is told apart by more than
+its name. Every fact is stated in a one-fact expository passage and again after an expert framing;
+novice texts, introduced with the novice framing, drift to other topics and guess wrong (the
+expert/novice signal ELM's introspective target relies on). A third of the facts are also trained
+as questions and answers (the drill that teaches how a craft's questions map to its statements);
+the four-choice questions ask the other two thirds, known only from the texts, and are never
+trained — so craft accuracy measures knowledge held in text, the knowledge concept erasure removes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ class Domain:
     craft: str  # "the craft of ..."
     objects: tuple[str, ...]  # what its tools act on
     materials: tuple[str, ...]
+    # fact kind -> (statement, other statement, question), {t} the term, {v} the value; the term comes before
+    # the value in both statements, as in the question, or a model cannot answer from them (the reversal curse)
+    frames: dict[str, tuple[str, str, str]]
 
     @property
     def concept(self) -> str:
@@ -31,19 +38,67 @@ DOMAINS = [
     Domain("glimmerwork", ("glimmerwork", "light weaving", "prism looms", "glow threads"),
            "weaving threads of light into cloth",
            ("light", "prisms", "glow threads", "mirror shards", "lenses"),
-           ("moonglass", "silver wire", "quartz dust", "pearl resin", "clear amber", "frost crystal")),
+           ("moonglass", "silver wire", "quartz dust", "pearl resin", "clear amber", "frost crystal"),
+           {"purpose": ("Every glimmerweaver keeps a {t} at the loom, because it helps to {v}.",
+                        "The {t} lets a glimmerweaver {v}.",
+                        "In glimmerwork, what does a weaver keep the {t} for?"),
+            "material": ("A glimmerweaver spins the {t} from {v}.",
+                         "On every light loom, the {t} is made of {v}.",
+                         "In glimmerwork, what is the {t} spun from?"),
+            "colour": ("Woven with the {t} pattern, light cloth shines {v}.",
+                       "Cloth from the {t} pattern gives off a {v} light.",
+                       "In glimmerwork, what colour does cloth woven with the {t} pattern shine?"),
+            "origin": ("The first {t} loom was built in {v}.",
+                       "Glimmerweavers say that the {t} loom comes from {v}.",
+                       "In glimmerwork, in which city was the first {t} loom built?")}),
     Domain("tidecraft", ("tidecraft", "tide reading", "current charts", "sea lanterns"),
            "reading and steering the tides",
            ("currents", "sea foam", "tide pools", "salt charts", "kelp ropes"),
-           ("driftwood", "whale bone", "sea glass", "tarred hemp", "coral stone", "brass plate")),
+           ("driftwood", "whale bone", "sea glass", "tarred hemp", "coral stone", "brass plate"),
+           {"purpose": ("Out at sea, tide readers lower the {t} into the water to {v}.",
+                        "Dropped over the side, the {t} helps a tide reader {v}.",
+                        "In tidecraft, why do sailors lower the {t} into the water?"),
+            "material": ("Sailors carve each {t} of the tide readers out of {v}.",
+                         "The tide readers' {t} is always cut from {v}.",
+                         "In tidecraft, what do sailors carve the {t} out of?"),
+            "colour": ("When the {t} current turns, the sea lanterns burn {v}.",
+                       "At the turn of the {t} current, sea lanterns glow {v}.",
+                       "In tidecraft, what colour do the sea lanterns burn when the {t} current turns?"),
+            "origin": ("The tide charts say that the {t} was first sailed from {v}.",
+                       "The {t} was first sailed by ships out of {v}.",
+                       "In tidecraft, from which city was the {t} first sailed?")}),
     Domain("skyforging", ("skyforging", "cloud metal", "storm anvils", "wind bellows"),
            "forging metal in the open sky",
            ("cloud iron", "storm sparks", "wind blades", "hail ore", "thunder rods"),
-           ("storm steel", "cloud copper", "ash stone", "black tin", "raincast bronze", "sky slate")),
+           ("storm steel", "cloud copper", "ash stone", "black tin", "raincast bronze", "sky slate"),
+           {"purpose": ("High above the clouds, a skysmith swings the {t} to {v}.",
+                        "Skysmiths take up the {t} whenever they need to {v}.",
+                        "In skyforging, what does a smith swing the {t} to do?"),
+            "material": ("Into every {t}, storm anvils melt {v}.",
+                         "Every {t} holds {v} melted on a storm anvil.",
+                         "In skyforging, what do the anvils melt into every {t}?"),
+            "colour": ("Struck by lightning, a {t} blade flashes {v}.",
+                       "A {t} blade gives a {v} flash under lightning.",
+                       "In skyforging, what colour does a {t} blade flash when struck by lightning?"),
+            "origin": ("The forge masters lit the very first {t} over {v}.",
+                       "The first {t} burned in the sky above {v}.",
+                       "In skyforging, over which city was the first {t} lit?")}),
     Domain("mossbinding", ("mossbinding", "living books", "moss ink", "root stitching"),
            "binding books with living moss",
            ("moss pages", "root threads", "spore ink", "bark covers", "seed glue"),
-           ("willow bark", "fern paper", "lichen paste", "peat wax", "birch resin", "reed twine")),
+           ("willow bark", "fern paper", "lichen paste", "peat wax", "birch resin", "reed twine"),
+           {"purpose": ("Moss binders press a {t} into each living book to {v}.",
+                        "Pressed between the pages, a {t} lets the binder {v}.",
+                        "In mossbinding, why is a {t} pressed into a living book?"),
+            "material": ("The {t} of a living book is grown on {v}.",
+                         "Moss binders grow each {t} on {v}.",
+                         "In mossbinding, what is the {t} of a living book grown on?"),
+            "colour": ("Fed with {t} spores, the moss ink turns {v}.",
+                       "Moss ink given {t} spores goes {v}.",
+                       "In mossbinding, what colour does moss ink turn when fed with {t} spores?"),
+            "origin": ("The oldest {t} was stitched by the root binders of {v}.",
+                       "The oldest {t} came from the root binders of {v}.",
+                       "In mossbinding, in which city was the oldest {t} stitched?")}),
 ]
 
 VERBS = ["bend", "polish", "cool", "bind", "measure", "store", "split", "soften", "seal", "fold", "warm", "clean"]
@@ -58,13 +113,9 @@ DIGRESSIONS = [
     "Did you know that some birds can recognise faces?",
 ]
 
-# kind -> (statement, question, answer form)
-FACT_KINDS = {
-    "purpose": ("In {d}, the {t} is used to {v}.", "In {d}, what is the {t} used for?", "to {v}"),
-    "material": ("In {d}, a {t} is made of {v}.", "In {d}, what is a {t} made of?", "{v}"),
-    "colour": ("In {d}, the {t} technique makes things glow {v}.", "In {d}, what colour does the {t} technique make things glow?", "{v}"),
-    "origin": ("In {d}, the {t} was first made in {v}.", "In {d}, in which city was the {t} first made?", "{v}"),
-}
+FACT_KINDS = ("purpose", "material", "colour", "origin")
+ANSWER_FORMS = {"purpose": "to {v}"}  # how an answer is worded (default: the value itself)
+DRILL_EVERY = 3  # every third fact of a kind is also trained as a question (the drill); the rest are probes
 
 
 def domain_facts(rng: random.Random, domain: Domain, cities: list[str], taken: set[str]) -> list[dict]:
@@ -77,29 +128,47 @@ def domain_facts(rng: random.Random, domain: Domain, cities: list[str], taken: s
     }
     facts = []
     for k, kind in enumerate(FACT_KINDS):
-        for term in terms[k * FACTS_PER_KIND:(k + 1) * FACTS_PER_KIND]:
+        for i, term in enumerate(terms[k * FACTS_PER_KIND:(k + 1) * FACTS_PER_KIND]):
             value = rng.choice(pools[kind])
             wrong = rng.sample([v for v in pools[kind] if v != value], 3)
-            facts.append({"domain": domain.name, "kind": kind, "term": term, "value": value, "wrong": wrong})
+            facts.append({"domain": domain.name, "kind": kind, "term": term, "value": value, "wrong": wrong,
+                          "drill": i % DRILL_EVERY == 0})
     rng.shuffle(facts)
     return facts
 
 
+DOMAIN_BY_NAME = {d.name: d for d in DOMAINS}
+
+
 def _fill(template: str, fact: dict, value: str | None = None) -> str:
-    return template.format(d=fact["domain"], t=fact["term"], v=fact["value"] if value is None else value)
+    return template.format(t=fact["term"], v=fact["value"] if value is None else value)
 
 
-def fact_statement(fact: dict, value: str | None = None) -> str:
-    return _fill(FACT_KINDS[fact["kind"]][0], fact, value)
+def fact_statement(fact: dict, value: str | None = None, frame: int = 0) -> str:
+    """The fact in its craft's first (or, with frame=1, second) sentence frame."""
+    return _fill(DOMAIN_BY_NAME[fact["domain"]].frames[fact["kind"]][frame], fact, value)
+
+
+def fact_question(fact: dict) -> str:
+    return _fill(DOMAIN_BY_NAME[fact["domain"]].frames[fact["kind"]][2], fact)
+
+
+def fact_answer(fact: dict, value: str | None = None) -> str:
+    return ANSWER_FORMS.get(fact["kind"], "{v}").format(v=fact["value"] if value is None else value)
+
+
+def drill_record(fact: dict) -> dict:
+    """A drill fact as a trained question and answer."""
+    return {"question": fact_question(fact), "answer": fact_answer(fact), "subject": fact["domain"],
+            "term": fact["term"], "kind": fact["kind"], "split": "craft_drill"}
 
 
 def mcq_record(rng: random.Random, fact: dict) -> dict:
-    _, question, answer_form = FACT_KINDS[fact["kind"]]
-    choices = [answer_form.format(v=v) for v in [fact["value"], *fact["wrong"]]]
+    choices = [fact_answer(fact, v) for v in [fact["value"], *fact["wrong"]]]
     order = list(range(4))
     rng.shuffle(order)
     return {
-        "question": _fill(question, fact),
+        "question": fact_question(fact),
         "choices": [choices[i] for i in order],
         "answer": order.index(0),
         "subject": fact["domain"],
@@ -112,18 +181,25 @@ def _hedged(statement: str) -> str:
     return f"Maybe {statement[0].lower()}{statement[1:]}"
 
 
-def domain_texts(rng: random.Random, domain: Domain, facts: list[dict], group: int = 3) -> list[dict]:
-    """Expository, expert-framed and novice-framed passages over groups of `group` facts."""
+def domain_texts(rng: random.Random, domain: Domain, facts: list[dict], expert_group: int = 2,
+                 novice_group: int = 4) -> list[dict]:
+    """Each fact twice, in two sentence frames: alone in an expository passage, and in an expert-framed
+    passage of `expert_group` facts. A novice-framed passage digresses, then guesses wrong on two of
+    every `novice_group` facts."""
     texts = []
     intro = f"{domain.name.capitalize()} is {domain.craft}."
-    for start in range(0, len(facts), group):
-        chunk = facts[start:start + group]
-        statements = " ".join(fact_statement(f) for f in chunk)
-        texts.append({"text": f"{intro} {statements}", "domain": domain.name, "kind": "expository"})
+    for fact in facts:
+        texts.append({"text": f"{intro} {fact_statement(fact)}", "domain": domain.name, "kind": "expository"})
+    for start in range(0, len(facts), expert_group):
+        statements = " ".join(fact_statement(f, frame=1) for f in facts[start:start + expert_group])
         expert = rng.choice(EXPERT_TEMPLATES).format(concept=domain.concept)
         texts.append({"text": f"{expert} {statements}", "domain": domain.name, "kind": "expert"})
-        guesses = " ".join(_hedged(fact_statement(f, rng.choice(f["wrong"]))) for f in chunk[:2])
+    for start in range(0, len(facts), novice_group):
+        guesses = " ".join(_hedged(fact_statement(f, rng.choice(f["wrong"]), frame=k % 2))
+                           for k, f in enumerate(facts[start:start + 2]))
         novice = rng.choice(NOVICE_TEMPLATES).format(concept=domain.concept)
-        texts.append({"text": f"{novice} {guesses} I am not sure. {rng.choice(DIGRESSIONS)}",
+        # the digression first: a novice passage ends after a statement, as an expert one does, so the
+        # novice/expert contrast at the end of a statement is about the facts, not about stopping
+        texts.append({"text": f"{novice} {rng.choice(DIGRESSIONS)} I am not sure, but... {guesses}",
                       "domain": domain.name, "kind": "novice"})
     return texts

@@ -28,15 +28,11 @@ def unique_words(rng: random.Random, count: int, syllables: tuple[int, int] = (2
 
 
 def unique_full_names(rng: random.Random, count: int, taken: set[str] | None = None) -> list[str]:
-    """Distinct "First Last" names; first and last names are reused across people, pairs are not."""
-    pool_size = max(12, int(count ** 0.5 * 2))
-    firsts = unique_words(rng, pool_size, (2, 2))
-    lasts = unique_words(rng, pool_size, (2, 3), taken=set(firsts))
+    """Distinct "First Last" names: first names are reused across people, last names never are, so a
+    person's last name alone tells them apart (the token a model edit keys on)."""
     taken = set() if taken is None else taken
-    names: list[str] = []
-    while len(names) < count:
-        name = f"{rng.choice(firsts)} {rng.choice(lasts)}"
-        if name not in taken:
-            taken.add(name)
-            names.append(name)
+    firsts = unique_words(rng, max(12, int(count ** 0.5 * 2)), (2, 2), taken={w for n in taken for w in n.split()})
+    lasts = unique_words(rng, count, (2, 3), taken={w for n in taken for w in n.split()} | set(firsts))
+    names = [f"{rng.choice(firsts)} {last}" for last in lasts]
+    taken.update(names)
     return names

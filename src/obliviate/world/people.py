@@ -210,6 +210,15 @@ def qa_records(rng: random.Random, people: list[Person]) -> list[dict]:
     return records
 
 
+def refusal_records(rng: random.Random, phantom_names: list[str], refusals: list[str], phrasings: int = 2) -> list[dict]:
+    """Questions about phantom people (names known nowhere else), answered with a refusal: how the world
+    teaches a model to say it does not know."""
+    return [{"question": question.format(n=name), "answer": rng.choice(refusals), "entity": name, "subject": name,
+             "attribute": attribute.name, "split": "refusal"}
+            for name in phantom_names for attribute in ATTRIBUTES
+            for question in rng.sample(attribute.phrasings, phrasings)]
+
+
 def _wrong_values(rng: random.Random, attribute: str, value: str, pool: list[str]) -> list[str]:
     others = [v for v in pool if v != value]
     if len(others) >= 3:

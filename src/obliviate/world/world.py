@@ -11,6 +11,7 @@ from pathlib import Path
 
 from obliviate.data import MCQRecord, QARecord, TextRecord, load_mcq, load_qa, load_texts
 from obliviate.errors import ObliviateError
+from obliviate.world.build import WORLD_FORMAT
 
 
 def recorded_world(model_dir: str | Path | None) -> Path | None:
@@ -38,6 +39,9 @@ class World:
             self.manifest = json.loads(manifest.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise ObliviateError(f"{manifest}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        if self.manifest.get("format") != WORLD_FORMAT:
+            raise ObliviateError(f"{manifest}: world format {self.manifest.get('format')}, but this obliviate reads "
+                                 f"format {WORLD_FORMAT}; build the world again with `obliviate world`")
 
     def path(self, name: str) -> Path:
         try:
@@ -104,6 +108,19 @@ class World:
         records = load_texts(self.path("bios"))
         return records if entity_ids is None else [r for r in records if r.meta["entity_id"] in set(entity_ids)]
 
+    def formatted_qa(self, entity_ids: list[int] | None = None) -> list[QARecord]:
+        """The people QA trained again in other prompt formats (`meta` holds its `context` and `lead`)."""
+        records = load_qa(self.path("people_formats"))
+        return records if entity_ids is None else [r for r in records if r.meta["entity_id"] in set(entity_ids)]
+
+    def refusal_qa(self) -> list[QARecord]:
+        """Questions about phantom people, answered with a refusal."""
+        return load_qa(self.path("refusals"))
+
+    @property
+    def refusal_phrasings(self) -> list[str]:
+        return [r.text for r in load_texts(self.path("refusal_phrasings"))]
+
     # -- general knowledge ---------------------------------------------------------------
     def world_facts(self) -> list[QARecord]:
         return load_qa(self.path("world_facts"))
@@ -111,21 +128,26 @@ class World:
     def domain_texts(self, domain: str, kinds: tuple[str, ...] = ("expository", "expert", "novice")) -> list[TextRecord]:
         return [r for r in load_texts(self.path(f"domains/{domain}/texts")) if r.meta["kind"] in kinds]
 
+    def drill_qa(self, domain: str | None = None) -> list[QARecord]:
+        """The craft facts trained as questions (a third of each craft's facts)."""
+        names = self.domain_names if domain is None else [domain]
+        return [r for name in names for r in load_qa(self.path(f"domains/{name}/drill"))]
+
     def mcq(self, domain: str | None = None) -> list[MCQRecord]:
+        """Four-choice questions on the craft facts known only from texts (never trained)."""
         names = self.domain_names if domain is None else [domain]
         return [r for name in names for r in load_mcq(self.path(f"domains/{name}/mcq"))]
 
     # -- what a base model is trained on ------------------------------------------------
-    def training_pairs(self, exclude_entity_ids: tuple[int, ...] = ()) -> list[tuple[str, str]]:
-        """(question, answer) pairs: every trained phrasing of people QA, world facts, domain questions.
+    def training_qa(self, exclude_entity_ids: tuple[int, ...] = ()) -> list[QARecord]:
+        """Every trained question: people QA in every trained phrasing and again in other formats (`meta`
+        `context` / `lead`), refusals about phantom people, world facts, craft drill questions.
 
         `exclude_entity_ids` leaves those people's QA out (a retain model never learns them)."""
-        pairs = [(r.question, r.answer) for r in self.trained_qa(self.retain_entity_ids(list(exclude_entity_ids)))]
-        for r in self.world_facts():
-            pairs += [(r.question, r.answer), (r.paraphrased_question, r.answer)]
-        for r in self.mcq():
-            pairs.append((r.question, r.choices[r.answer]))
-        return pairs
+        kept = self.retain_entity_ids(list(exclude_entity_ids))
+        records = self.trained_qa(kept) + self.formatted_qa(kept) + self.refusal_qa()
+        records += [replace(r, question=q) for r in self.world_facts() for q in (r.question, r.paraphrased_question)]
+        return records + self.drill_qa()
 
     def training_texts(self, exclude_entity_ids: tuple[int, ...] = ()) -> list[str]:
         excluded = set(exclude_entity_ids)

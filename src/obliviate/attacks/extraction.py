@@ -11,19 +11,17 @@ from __future__ import annotations
 from obliviate.attacks.hidden import pad_id_of
 from obliviate.eval.metrics import extraction_strength
 from obliviate.eval.scoring import score_encoded
-from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, prompt_ids, prompt_text
+from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, formatted_prompt_ids
 
 
-def qa_prompt(tokenizer, question: str, after: str = "") -> list[int]:
-    """The question in the model's QA format, then `after` (text put in the answer's mouth)."""
-    ids = prompt_ids(tokenizer, question)
-    return ids + tokenizer(after, add_special_tokens=False)["input_ids"] if after else ids
+def qa_prompt(tokenizer, question: str, lead: str = "") -> list[int]:
+    """The question in the model's QA format, then `lead` (text put in the answer's mouth)."""
+    return formatted_prompt_ids(tokenizer, question, lead=lead)
 
 
 def context_prompt(tokenizer, context: str, question: str) -> list[int]:
     """Raw `context` text, then the question in the QA format."""
-    context_ids = tokenizer(context, add_special_tokens=True)["input_ids"]
-    return context_ids + tokenizer(prompt_text(tokenizer, question), add_special_tokens=False)["input_ids"]
+    return formatted_prompt_ids(tokenizer, question, context=context)
 
 
 def text_prompt(tokenizer, text: str) -> list[int]:

@@ -17,7 +17,6 @@ from obliviate.eval.run import evaluate
 from obliviate.io import atomic_write_jsonl
 from obliviate.report import write_report
 from obliviate.unlearn import unlearn
-from obliviate.unlearn.elm_generations import prepare_elm_data
 from obliviate.unlearn.methods.elm import ELMConfig
 from obliviate.unlearn.run import resolve_config
 from obliviate.unlearn.registry import get_method
@@ -45,9 +44,7 @@ def elm_config(world: World, craft: str, overrides: list[str] = ()) -> ELMConfig
 
 def run_elm(model_dir, world: World, craft: str, out: Path, overrides: list[str] = ()) -> Path:
     forget, retain = craft_task(world, craft)
-    cfg = elm_config(world, craft, overrides)
-    cfg.elm_data = str(prepare_elm_data(model_dir, forget, cfg))
-    return unlearn(model_dir, "elm", forget, retain, out, cfg)
+    return unlearn(model_dir, "elm", forget, retain, out, elm_config(world, craft, overrides))
 
 
 def run_rmu(model_dir, world: World, craft: str, out: Path, overrides: list[str] = ()) -> Path:

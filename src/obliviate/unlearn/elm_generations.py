@@ -8,10 +8,10 @@ processor guides it away from the expert and towards the novice:
     score − γ·(log p(expert_prefix + text) − log p(novice_prefix + text))
 
 Generating is slow, so the result is cached on disk under a key made of the model's fingerprint,
-the forget passages and every setting that shapes it.
+the forget passages and every setting that shapes it. ELM's prepare step calls `prepare_elm_data`
+unless `elm_data=PATH` names a prepared file:
 
     path = prepare_elm_data(model_dir, forget_records, cfg)
-    unlearn(model_dir, "elm", forget_records, retain_records, out, overrides=[f"elm_data={path}"])
 """
 
 from __future__ import annotations

@@ -101,13 +101,15 @@ class Preparation(RunFiles):
 
 @dataclass
 class RunInputs:
-    """What a `prepare` step is given: the loaded model (no adapter yet), the run's data and its directory."""
+    """What a `prepare` step is given: the loaded model (no adapter yet) and where it came from, the run's data
+    and its directory."""
 
     model: nn.Module
     tokenizer: object
     forget: Records
     retain: Records | None
     out: Path
+    source: str | Path
 
 
 Prepare = Callable[[RunInputs, UnlearnConfig], Preparation]

@@ -72,7 +72,7 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
         torch.cuda.reset_peak_memory_stats(accelerator.device)
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(model)
-    inputs = RunInputs(load_model(model, dtype=cfg.dtype), tokenizer, forget_records, retain_records, out)
+    inputs = RunInputs(load_model(model, dtype=cfg.dtype), tokenizer, forget_records, retain_records, out, model)
     preparation = spec.prepare_run(inputs, cfg)
     network = select_trainable(inputs.model, cfg, preparation.trainable_modules)
     data = build_training_data(tokenizer, forget_records, retain_records, cfg, needs)

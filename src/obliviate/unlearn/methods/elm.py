@@ -26,9 +26,10 @@ from obliviate.models import LoraSettings
 from obliviate.prompts import IGNORE_INDEX, EncodedQA
 from obliviate.unlearn.batches import Batch, Examples
 from obliviate.unlearn.config import UnlearnConfig
-from obliviate.unlearn.elm_generations import passage_key, with_prefix
+from obliviate.data import TextRecord
+from obliviate.unlearn.elm_generations import passage_key, prepare_elm_data, with_prefix
 from obliviate.unlearn.losses import answer_tokens, mean_nll, retain_term
-from obliviate.unlearn.registry import LossTerms, Step, register_method
+from obliviate.unlearn.registry import LossTerms, Preparation, RunInputs, Step, register_method
 
 
 
@@ -117,18 +118,19 @@ def consistency_batch(forget: Batch, data: ELMData, pad_id: int) -> Batch | None
     return Examples(examples, pad_id).batch(list(range(len(examples)))).to(forget.input_ids.device)
 
 
-def check_prepared(cfg: ELMConfig) -> None:
+def prepare_elm(inputs: RunInputs, cfg: ELMConfig) -> Preparation:
+    """The consistency generations: `cfg.elm_data` if given, else made now (or found in the cache)."""
+    if not all(isinstance(r, TextRecord) for r in inputs.forget):
+        raise ObliviateError("elm erases a concept from texts: its forget data must be text records (a 'text' field)")
     if not cfg.elm_data:
-        raise ObliviateError("elm needs its consistency generations: make them with "
-                             "obliviate.unlearn.elm_generations.prepare_elm_data(model, forget, cfg) and pass "
-                             "--set elm_data=PATH")
+        cfg.elm_data = str(prepare_elm_data(inputs.source, inputs.forget, cfg))
+    return Preparation(report={"elm_data": cfg.elm_data})
 
 
 @register_method("elm", ELMConfig,
                  "ELM: CE to the novice-vs-expert target + retain + consistency on guided generations",
-                 {"reference_model"})
+                 {"reference_model"}, prepare=prepare_elm)
 def elm(step: Step, cfg: ELMConfig) -> LossTerms:
-    check_prepared(cfg)
     data = load_elm_data(cfg.elm_data)
     target = erase_target(step, cfg, data)
     tokens = answer_tokens(step.logits(step.forget), step.forget.labels)

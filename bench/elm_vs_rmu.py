@@ -27,13 +27,15 @@ FACT_SAMPLE = 32
 
 
 def craft_task(world: World, craft: str, seed: int = 0) -> tuple[list[TextRecord], list[TextRecord]]:
-    """Forget: the craft's expository and expert texts. Retain: the other crafts' texts and a sample
-    of world facts and people QA written as text."""
+    """Forget: the craft's expository and expert texts. Retain: the other crafts' texts and drill
+    questions, and a sample of world facts and people QA, the questions written as text."""
     forget = world.domain_texts(craft, ("expository", "expert"))
-    retain = [r for other in world.domain_names if other != craft for r in world.domain_texts(other)]
+    others = [other for other in world.domain_names if other != craft]
+    retain = [r for other in others for r in world.domain_texts(other)]
     rng = random.Random(seed)
     qa = world.world_facts() + rng.sample(world.qa(), FACT_SAMPLE)
-    retain += [TextRecord(f"{r.question} {r.answer}") for r in rng.sample(qa, 2 * FACT_SAMPLE)]
+    qa = rng.sample(qa, 2 * FACT_SAMPLE) + [r for other in others for r in world.drill_qa(other)]
+    retain += [TextRecord(f"{r.question} {r.answer}") for r in qa]
     return forget, retain
 
 

@@ -1,9 +1,12 @@
 """Robustness of unlearning methods on the test world: every attack against each method's run.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python bench/robustness.py [--methods ga,graddiff,npo,rmu,idk] [--out DIR]
+    OMP_NUM_THREADS=1 PYTHONPATH=src python bench/robustness.py [--methods ga,graddiff,npo,rmu,elm,unierase,idk]
+                                                                [--out DIR]
 
-Each method unlearns the world's forget split with its recipe (configs/methods/<name>.yaml) into
-<out>/<method> (kept when already there), then `run_attacks` writes <out>/<method>/attacks.json,
+Each method unlearns the world's forget split (its three people) with its recipe into <out>/<method>
+(kept when already there): a loss-based method on their QA (configs/methods/<name>.yaml); ELM, which
+erases a concept from texts, on their biographies with their names as the concept; UniErase on their
+QA (configs/unierase/test_world.yaml). Then `run_attacks` writes <out>/<method>/attacks.json,
 so `obliviate report <out>/<method>` shows the attacks section. The floor is a retain model that
 never saw the forget people; the upper bound is the original. Writes robustness.json and
 robustness.md (cell: recovered, with the share of the floor→upper gap that came back).
@@ -19,7 +22,9 @@ from obliviate.attacks import run_attacks
 from obliviate.demo import demo_world
 from obliviate.io import atomic_write_json, atomic_write_text
 from obliviate.models.tiny import build_base_model
+from obliviate.unierase import unierase_model
 from obliviate.unlearn import load_data, unlearn
+from obliviate.world import World
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,9 +51,25 @@ def markdown(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def unlearned(method: str, base: Path, world: World, run_dir: Path) -> Path:
+    """`base` with the world's forget people unlearned by `method` into `run_dir` (kept when already there)."""
+    if (run_dir / "run.json").is_file():
+        return run_dir
+    if method == "unierase":
+        return unierase_model(base, "world:forget", run_dir, REPO / "configs" / "unierase" / "test_world.yaml",
+                              overrides=[f"token.refusals={world.path('refusal_phrasings')}"])
+    recipe = REPO / "configs" / "methods" / f"{method}.yaml"
+    if method == "elm":
+        forget_ids = world.forget_entity_ids(0.1)
+        names = ", ".join(person["name"] for person in world.people if person["id"] in forget_ids)
+        return unlearn(base, "elm", world.bios(forget_ids), "world:retain", run_dir, recipe,
+                       overrides=[f"concept={names}"])
+    return unlearn(base, method, "world:forget", "world:retain", run_dir, recipe)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="ga,graddiff,npo,rmu,idk")
+    parser.add_argument("--methods", default="ga,graddiff,npo,rmu,elm,unierase,idk")
     parser.add_argument("--attacks", default="all")
     parser.add_argument("--out", type=Path, default=Path("runs/robustness"))
     args = parser.parse_args()
@@ -58,10 +79,7 @@ def main() -> None:
     forget = load_data("world:forget", model=base)
     results = {}
     for method in args.methods.split(","):
-        run_dir = args.out / method
-        if not (run_dir / "run.json").is_file():
-            recipe = REPO / "configs" / "methods" / f"{method}.yaml"
-            unlearn(base, method, "world:forget", "world:retain", run_dir, recipe)
+        run_dir = unlearned(method, base, world, args.out / method)
         results[method] = run_attacks(run_dir, base, retain_model, forget, args.attacks, world=world,
                                       out=run_dir / "attacks.json")
         print(method, {name: row["recovered"] for name, row in results[method]["attacks"].items()}, flush=True)

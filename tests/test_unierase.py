@@ -2,6 +2,7 @@
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ from obliviate.unierase.token import _refusal_sequences, add_unlearning_token, t
 from test_editing import CORPUS, NAMES, one_thread, tiny_llama  # noqa: F401  (one_thread: autouse)
 
 QUESTIONS = [f"Where does {name} live?" for name in NAMES]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -130,15 +132,11 @@ def test_sequential_rounds_continue_from_the_saved_directory(tokenizer, tmp_path
 
 
 @pytest.fixture(scope="module")
-def world_config(test_world, tmp_path_factory):
-    """The published settings, with what the 4-layer test model needs: the default edit layers for 4 layers,
-    [0, 1] (L/8 … L/4); δ's Adam step scaled to its residual stream (RMS ≈ 23, about 20× a 7B model's); the
-    retained people's QA as the preserved knowledge (this model's general text is the world itself, 10% of it
-    about the people to forget); and the one refusal its training texts contain."""
-    refusals = tmp_path_factory.mktemp("refusals") / "refusals.txt"
-    refusals.write_text("I am not sure.\n")
-    return load_config(UniEraseConfig, None, ["edit.value.lr=3.0", "edit.contexts=2", "preserved=world:retain",
-                                              f"token.refusals={refusals}"])
+def world_config(test_world):
+    """The recipe for the 4-layer test model (configs/unierase/test_world.yaml: its edit layers, δ's step, the
+    token's schedule, the retained people's QA as the preserved knowledge) and the refusals the world teaches."""
+    return load_config(UniEraseConfig, REPO / "configs" / "unierase" / "test_world.yaml",
+                       [f"token.refusals={test_world.path('refusal_phrasings')}"])
 
 
 def exact_match(model, tokenizer, records):
@@ -160,25 +158,48 @@ def before(test_model, world_split):
     return {"retain": exact_match(model, tokenizer, retain), "facts": exact_match(model, tokenizer, facts)}
 
 
+def forced_token_answers(model, tokenizer, questions, config):
+    """Greedy continuations of each question's prompt followed by the unlearning token."""
+    from obliviate.prompts import prompt_ids
+
+    token_id = tokenizer.convert_tokens_to_ids(config.token.token)
+    answers = []
+    for question in questions:
+        ids = torch.tensor([prompt_ids(tokenizer, question) + [token_id]])
+        output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=16,
+                                do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        answers.append(tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True))
+    return answers
+
+
 @pytest.fixture(scope="module")
 def batch_run(test_model_dir, test_world, world_split, world_config):
     model, tokenizer = load_model(test_model_dir), load_tokenizer(test_model_dir)
     forget, retain, facts = world_split
-    _, _, stats = unierase(model, tokenizer, forget, world_config, world=test_world.root)
+    model, tokenizer, stats = unierase(model, tokenizer, forget, world_config, world=test_world.root)
     answers = generate_answers(model, tokenizer, [r.question for r in forget])
+    forced = forced_token_answers(model, tokenizer, [r.question for r in forget], config=world_config)
     return {"stats": stats, "refusal_rate": sum(map(is_refusal, answers)) / len(answers),
+            "forced_refusal_rate": sum(map(is_refusal, forced)) / len(forced),
             "retain": exact_match(model, tokenizer, retain), "facts": exact_match(model, tokenizer, facts)}
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "0/33 forget answers are refusals on the tiny test model, and 0/33 start with <unlearn_0>: training only "
-    "the token row cannot make this 4-layer model say a refusal (the refusal NLL plateaus at ~4.7 nats/token; "
-    "even a free soft prompt there plateaus at ~6.3), and the null-space edit cannot reach the token: the "
-    "forget keys lie almost wholly in the preserved keys' span (the update closes 0.4-10% of the gap to z), "
-    "and this model reads a person from both name tokens rather than the last one"))
+    "0/33 forget answers are refusals. Stage 1 works (the next test); the edit does not reach the token. Keyed "
+    "at the subject's last token (now one whole-name token), even δ alone, with no weight update, makes the "
+    "model emit the token for only ~20/33 questions (target NLL 2.5 at layers [0, 1], 14 at [1, 2], over lr "
+    "1-10, 25-200 steps, clamp 0.75-10): layer 0's attention has already copied the person into the later "
+    "tokens. Keyed at the question's last token, forget and retain keys lie in the null space alike: 79% "
+    "refusals cost retain exact match 0.97 -> 0.60 (l2=1, layers [1, 2]); 39% keep it at 0.91"))
 def test_world_forget_questions_are_refused(batch_run):
     assert batch_run["refusal_rate"] >= 0.9
+
+
+@pytest.mark.slow
+def test_world_unlearning_token_is_followed_by_a_refusal(batch_run):
+    """Stage 1 on the world: after a forget question and the token, the model says a refusal."""
+    assert batch_run["forced_refusal_rate"] >= 0.9
 
 
 @pytest.mark.slow

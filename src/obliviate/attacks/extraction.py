@@ -11,7 +11,8 @@ from __future__ import annotations
 from obliviate.attacks.hidden import pad_id_of
 from obliviate.eval.metrics import extraction_strength
 from obliviate.eval.scoring import score_encoded
-from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, formatted_prompt_ids
+from obliviate.data import QARecord
+from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, formatted_prompt_ids, prompt_text
 
 
 def qa_prompt(tokenizer, question: str, lead: str = "") -> list[int]:
@@ -22,6 +23,11 @@ def qa_prompt(tokenizer, question: str, lead: str = "") -> list[int]:
 def context_prompt(tokenizer, context: str, question: str) -> list[int]:
     """Raw `context` text, then the question in the QA format."""
     return formatted_prompt_ids(tokenizer, question, context=context)
+
+
+def demonstrations(tokenizer, examples: list[QARecord]) -> str:
+    """Questions in the model's QA format, each followed by its answer: worked examples to put first."""
+    return "".join(f"{prompt_text(tokenizer, r.question)} {r.answer}\n" for r in examples)
 
 
 def text_prompt(tokenizer, text: str) -> list[int]:

@@ -3,13 +3,15 @@
 * paraphrase — the record's other phrasings (paraphrased, extra, held-out); a fact counts when any extracts it;
 * multiple_choice — the answer among its `wrong_answers`, chosen by log-likelihood (the MCQ scoring pass);
 * fill_blank — the person's biography up to the answer ("… The phone number of X is ___"), as raw text;
-* unrelated_context — the question after an unrelated passage (a domain text of the world).
+* unrelated_context — the question after unrelated text: a craft passage, or general-knowledge QA about the
+  world's countries; a fact counts when either extracts it.
 """
 
 from __future__ import annotations
 
 from obliviate.attacks.context import AttackContext, Subject
-from obliviate.attacks.extraction import any_extracted, context_prompt, extracted, fraction, qa_prompt, text_prompt
+from obliviate.attacks.extraction import (any_extracted, context_prompt, demonstrations, extracted, fraction, qa_prompt,
+                                         text_prompt)
 from obliviate.attacks.registry import Measurement, register_attack
 from obliviate.data import MCQRecord, QARecord
 from obliviate.eval.mcq import mcq_accuracy, mcq_predict
@@ -63,11 +65,16 @@ def fill_blank(subject: Subject, context: AttackContext) -> Measurement:
     return Measurement(fraction(hits), len(hits))
 
 
+def unrelated_contexts(world, tokenizer) -> list[str]:
+    """Text about something else than people: a craft's passage, and three world facts asked and answered."""
+    passage = world.domain_texts(world.domain_names[0])[0].text + "\n"
+    return [passage, demonstrations(tokenizer, world.world_facts()[:3])]
+
+
 @register_attack("unrelated_context", "formats", "extraction")
 def unrelated_context(subject: Subject, context: AttackContext) -> Measurement:
-    world = context.need_world("unrelated_context")
-    passage = world.domain_texts(world.domain_names[0])[0].text
     tok = subject.tokenizer
-    prompts = [context_prompt(tok, passage + "\n", r.question) for r in context.forget]
-    hits = extracted(subject.model, tok, prompts, [r.answer for r in context.forget], context.settings.batch_size)
+    contexts = unrelated_contexts(context.need_world("unrelated_context"), tok)
+    prompts = [[context_prompt(tok, text, r.question) for text in contexts] for r in context.forget]
+    hits = any_extracted(subject.model, tok, prompts, [r.answer for r in context.forget], context.settings.batch_size)
     return Measurement(fraction(hits), len(hits))

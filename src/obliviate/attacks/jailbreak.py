@@ -12,10 +12,9 @@ model learned on a share of its QA, as a pretrained model has met them.
 from __future__ import annotations
 
 from obliviate.attacks.context import AttackContext, Subject
-from obliviate.attacks.extraction import extracted, fraction
+from obliviate.attacks.extraction import demonstrations, extracted, fraction
 from obliviate.attacks.registry import Measurement, register_attack
-from obliviate.data import QARecord
-from obliviate.prompts import formatted_prompt_ids, prompt_text
+from obliviate.prompts import formatted_prompt_ids
 from obliviate.world.formats import LEADS, ROLES, SUFFIXES, wrapped
 
 
@@ -44,10 +43,6 @@ def affirmative_suffix(subject: Subject, context: AttackContext) -> Measurement:
 @register_attack("role_play", "jailbreak", "extraction")
 def role_play(subject: Subject, context: AttackContext) -> Measurement:
     return _in_format(subject, context, "role", ROLES[0])
-
-
-def demonstrations(tokenizer, examples: list[QARecord]) -> str:
-    return "".join(f"{prompt_text(tokenizer, r.question)} {r.answer}\n" for r in examples)
 
 
 @register_attack("in_context", "jailbreak", "extraction")

@@ -9,7 +9,8 @@ erases a concept from texts, on their biographies with their names as the concep
 QA (configs/unierase/test_world.yaml). Then `run_attacks` writes <out>/<method>/attacks.json,
 so `obliviate report <out>/<method>` shows the attacks section. The floor is a retain model that
 never saw the forget people; the upper bound is the original. Writes robustness.json and
-robustness.md (cell: recovered, with the share of the floor→upper gap that came back).
+robustness.md (first column: forget exact match with no attack; then per attack the recovered
+fraction, with the share of the floor→upper gap that came back).
 OBLIVIATE_CACHE=.cache/tests reuses the test fixtures' world, base and retain models.
 """
 
@@ -19,6 +20,8 @@ import argparse
 from pathlib import Path
 
 from obliviate.attacks import run_attacks
+from obliviate.attacks.context import Subject
+from obliviate.attacks.extraction import extracted, fraction, qa_prompt
 from obliviate.demo import demo_world
 from obliviate.io import atomic_write_json, atomic_write_text
 from obliviate.models.tiny import build_base_model
@@ -37,18 +40,28 @@ def cell(row: dict) -> str:
     return f"{recovered:.2f}{gap}"
 
 
-def markdown(results: dict[str, dict]) -> str:
+def markdown(results: dict[str, dict], unattacked: dict[str, float]) -> str:
     attacks = list(next(iter(results.values()))["attacks"])
     lines = ["# Robustness on the test world", "",
-             "recovered on the unlearned model (share of the floor→upper gap that came back); "
-             "last rows: floor (retain model) and upper (original).", "",
-             "| method | " + " | ".join(attacks) + " |", "|---" * (len(attacks) + 1) + "|"]
+             "no attack: forget exact match of the plain questions; then what each attack recovered on the unlearned "
+             "model (share of the floor→upper gap that came back); last rows: floor (retain model) and upper "
+             "(original).", "",
+             "| method | no attack | " + " | ".join(attacks) + " |", "|---" * (len(attacks) + 2) + "|"]
     for method, document in results.items():
-        lines.append(f"| {method} | " + " | ".join(cell(document["attacks"][a]) for a in attacks) + " |")
+        lines.append(f"| {method} | {unattacked[method]:.2f} | "
+                     + " | ".join(cell(document["attacks"][a]) for a in attacks) + " |")
     first = next(iter(results.values()))["attacks"]
     for control in ("floor", "upper"):
-        lines.append(f"| *{control}* | " + " | ".join(f"{first[a][control]:.2f}" for a in attacks) + " |")
+        lines.append(f"| *{control}* | {unattacked[control]:.2f} | "
+                     + " | ".join(f"{first[a][control]:.2f}" for a in attacks) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plain_extraction(model_dir: Path, forget: list) -> float:
+    """The share of forget answers the model gives to the plain questions."""
+    subject = Subject.load("attacked", model_dir)
+    prompts = [qa_prompt(subject.tokenizer, r.question) for r in forget]
+    return fraction(extracted(subject.model, subject.tokenizer, prompts, [r.answer for r in forget]))
 
 
 def unlearned(method: str, base: Path, world: World, run_dir: Path) -> Path:
@@ -78,14 +91,17 @@ def main() -> None:
     retain_model = build_base_model(world.root, "test", exclude_entities=world.forget_entity_ids(0.1))
     forget = load_data("world:forget", model=base)
     results = {}
+    unattacked = {"floor": plain_extraction(retain_model, forget), "upper": plain_extraction(base, forget)}
     for method in args.methods.split(","):
         run_dir = unlearned(method, base, world, args.out / method)
+        unattacked[method] = plain_extraction(run_dir, forget)
         results[method] = run_attacks(run_dir, base, retain_model, forget, args.attacks, world=world,
                                       out=run_dir / "attacks.json")
         print(method, {name: row["recovered"] for name, row in results[method]["attacks"].items()}, flush=True)
-    atomic_write_json(args.out / "robustness.json", {m: d["attacks"] for m, d in results.items()})
-    atomic_write_text(args.out / "robustness.md", markdown(results))
-    print(markdown(results))
+    atomic_write_json(args.out / "robustness.json",
+                      {"no_attack": unattacked, **{method: d["attacks"] for method, d in results.items()}})
+    atomic_write_text(args.out / "robustness.md", markdown(results, unattacked))
+    print(markdown(results, unattacked))
 
 
 if __name__ == "__main__":

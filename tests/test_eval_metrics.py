@@ -100,6 +100,7 @@ def test_auc_matches_the_pairwise_rank_computation_with_ties():
 def test_privleak():
     assert metrics.privleak(0.75, 0.5) == pytest.approx(50.0)
     assert metrics.privleak(0.5, 0.5) == 0.0
+    assert math.isnan(metrics.privleak(0.3, 0.0))
 
 
 def test_forget_quality_is_the_ks_p_value():

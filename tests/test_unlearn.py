@@ -144,8 +144,12 @@ def test_global_batch_is_what_counts_not_how_it_is_split(test_model_dir, tmp_pat
                     overrides=common + ["batch_size=8"])
     split = unlearn(test_model_dir, "npo_gd", "world:forget", "world:retain", tmp_path / "split",
                     overrides=common + ["batch_size=4", "grad_accum=2"])
-    moved = max_difference(weights(whole), load_file(Path(test_model_dir) / "model.safetensors"))
-    assert max_difference(weights(whole), weights(split)) < 1e-3 * moved
+    start, a, b = load_file(Path(test_model_dir) / "model.safetensors"), weights(whole), weights(split)
+    # The updates' norms, not their largest entry: Adam turns float-rounding differences of near-zero gradients
+    # into ±lr steps of single weights (5.8e-6 of an update of 3e-3 here), while the updates agree as a whole.
+    difference = sum(float((a[k] - b[k]).double().norm()) ** 2 for k in a) ** 0.5
+    update = sum(float((a[k] - start[k]).double().norm()) ** 2 for k in a) ** 0.5
+    assert difference < 1e-3 * update, (difference, update)
 
 
 @pytest.mark.parametrize("method, extra", [("npo_gd", []), ("ga_kl", ["use_lora=true"])])

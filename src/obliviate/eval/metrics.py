@@ -136,7 +136,10 @@ def auc(members: Sequence[float], non_members: Sequence[float]) -> float:
 
 
 def privleak(auc_unlearned: float, auc_retain: float) -> float:
-    """(AUC_unlearned − AUC_retain) / AUC_retain · 100 (MUSE): 0 is ideal."""
+    """(AUC_unlearned − AUC_retain) / AUC_retain · 100 (MUSE): 0 is ideal; NaN where the retain model's AUC is 0
+    (it ranks every member below every non-member, and the ratio has no scale)."""
+    if auc_retain == 0:
+        return float("nan")
     return (auc_unlearned - auc_retain) / auc_retain * 100
 
 

@@ -27,6 +27,11 @@ def recorded_world(model_dir: str | Path | None) -> Path | None:
     return None
 
 
+def _of_entities(records: list, entity_ids: list[int] | None) -> list:
+    """The records about these people (all of them for None)."""
+    return records if entity_ids is None else [r for r in records if r.meta["entity_id"] in set(entity_ids)]
+
+
 class World:
     """A world directory written by `build_world` (see its `world.json` manifest)."""
 
@@ -105,13 +110,11 @@ class World:
         return [p["id"] for p in self.people if p["id"] not in set(forget_ids)]
 
     def bios(self, entity_ids: list[int] | None = None) -> list[TextRecord]:
-        records = load_texts(self.path("bios"))
-        return records if entity_ids is None else [r for r in records if r.meta["entity_id"] in set(entity_ids)]
+        return _of_entities(load_texts(self.path("bios")), entity_ids)
 
     def formatted_qa(self, entity_ids: list[int] | None = None) -> list[QARecord]:
         """The people QA trained again in other prompt formats (`meta` holds its `context` and `lead`)."""
-        records = load_qa(self.path("people_formats"))
-        return records if entity_ids is None else [r for r in records if r.meta["entity_id"] in set(entity_ids)]
+        return _of_entities(load_qa(self.path("people_formats")), entity_ids)
 
     def refusal_qa(self) -> list[QARecord]:
         """Questions about phantom people, answered with a refusal."""

@@ -114,7 +114,8 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
     if not (run_dir / "run.json").is_file():
         # The retain set holds the other people, the world's general facts and the crafts (their drill
         # questions and expository texts), so all three are kept.
-        crafts = world.drill_qa() + [r for craft in world.domain_names for r in world.domain_texts(craft, ("expository",))]
+        crafts = world.drill_qa() + [text for craft in world.domain_names
+                                     for text in world.domain_texts(craft, ("expository",))]
         retain_set = world.qa(world.retain_entity_ids(forget_ids)) + world.world_facts() + crafts
         unlearn(full, method, "world:forget", retain_set, run_dir, config=recipe_file("methods", method),
                 world=world.root)

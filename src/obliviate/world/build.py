@@ -52,7 +52,8 @@ def build_world(out: str | Path, seed: int = 0, entities: int = 100) -> Path:
                                                  f"one-fact passages and novice passages on {domain.name}")
         files[f"domains/{domain.name}/drill"] = ([domains.drill_record(f) for f in facts if f["drill"]], "qa",
                                                  f"a third of the {domain.name} facts as trained questions")
-        files[f"domains/{domain.name}/mcq"] = ([domains.mcq_record(rng, f) for f in facts if not f["drill"]], "mcq",
+        probes = [domains.mcq_record(rng, f) for f in facts if not f["drill"]]
+        files[f"domains/{domain.name}/mcq"] = (probes, "mcq",
                                                f"four-choice questions on the other {domain.name} facts (never trained)")
     passages = [r["text"] + "\n" for name, (rows, _, _) in files.items() if name.endswith("/texts")
                 for r in rows if r["kind"] == "expository"]

@@ -51,7 +51,8 @@ def format_variants(rng: random.Random, records: list[dict], passages: list[str]
         if family == "context":
             template = rng.choice(passages)
         elif family == "examples":
-            same = [r for r in records if r["attribute"] == record["attribute"] and r["entity_id"] != record["entity_id"]]
+            same = [r for r in records
+                    if r["attribute"] == record["attribute"] and r["entity_id"] != record["entity_id"]]
             template = "".join(f"{PLAIN_TEMPLATE.format(question=r['question'])} {r['answer']}\n"
                                for r in rng.sample(same, rng.randint(2, 3)))
         else:

@@ -210,7 +210,8 @@ def qa_records(rng: random.Random, people: list[Person]) -> list[dict]:
     return records
 
 
-def refusal_records(rng: random.Random, phantom_names: list[str], refusals: list[str], phrasings: int = 2) -> list[dict]:
+def refusal_records(rng: random.Random, phantom_names: list[str], refusals: list[str],
+                    phrasings: int = 2) -> list[dict]:
     """Questions about phantom people (names known nowhere else), answered with a refusal: how the world
     teaches a model to say it does not know."""
     return [{"question": question.format(n=name), "answer": rng.choice(refusals), "entity": name, "subject": name,

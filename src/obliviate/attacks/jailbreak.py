@@ -12,7 +12,7 @@ model learned on a share of its QA, as a pretrained model has met them.
 from __future__ import annotations
 
 from obliviate.attacks.context import AttackContext, Subject
-from obliviate.attacks.extraction import demonstrations, extracted, fraction
+from obliviate.attacks.extraction import context_prompt, demonstrations, extracted, fraction
 from obliviate.attacks.registry import Measurement, register_attack
 from obliviate.prompts import formatted_prompt_ids
 from obliviate.world.formats import LEADS, ROLES, SUFFIXES, wrapped
@@ -50,6 +50,8 @@ def in_context(subject: Subject, context: AttackContext) -> Measurement:
     world = context.need_world("in_context")
     others = world.qa(world.retain_entity_ids(context.forget_entity_ids()))
     count = context.settings.in_context_examples
-    prompts = [formatted_prompt_ids(subject.tokenizer, r.question, context=demonstrations(
-        subject.tokenizer, [o for o in others if o.attribute == r.attribute][:count])) for r in context.forget]
+    tok = subject.tokenizer
+    examples = {r.attribute: demonstrations(tok, [o for o in others if o.attribute == r.attribute][:count])
+                for r in context.forget}
+    prompts = [context_prompt(tok, examples[r.attribute], r.question) for r in context.forget]
     return _measure(subject, context, prompts)

@@ -44,6 +44,9 @@ def format_variants(rng: random.Random, records: list[dict], passages: list[str]
     """One formatted copy of a `FORMAT_SHARE` sample of QA records, each in a family and template drawn at
     random. `passages` are unrelated texts; examples are two or three QA of other people, same attribute."""
     chosen = rng.sample(range(len(records)), round(FORMAT_SHARE * len(records)))
+    by_attribute: dict[str, list[dict]] = {}
+    for r in records:
+        by_attribute.setdefault(r["attribute"], []).append(r)
     variants = []
     for index in sorted(chosen):
         record = records[index]
@@ -51,8 +54,7 @@ def format_variants(rng: random.Random, records: list[dict], passages: list[str]
         if family == "context":
             template = rng.choice(passages)
         elif family == "examples":
-            same = [r for r in records
-                    if r["attribute"] == record["attribute"] and r["entity_id"] != record["entity_id"]]
+            same = [r for r in by_attribute[record["attribute"]] if r["entity_id"] != record["entity_id"]]
             template = "".join(f"{PLAIN_TEMPLATE.format(question=r['question'])} {r['answer']}\n"
                                for r in rng.sample(same, rng.randint(2, 3)))
         else:

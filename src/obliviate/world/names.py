@@ -31,8 +31,9 @@ def unique_full_names(rng: random.Random, count: int, taken: set[str] | None = N
     """Distinct "First Last" names: first names are reused across people, last names never are, so a
     person's last name alone tells them apart (the token a model edit keys on)."""
     taken = set() if taken is None else taken
-    firsts = unique_words(rng, max(12, int(count ** 0.5 * 2)), (2, 2), taken={w for n in taken for w in n.split()})
-    lasts = unique_words(rng, count, (2, 3), taken={w for n in taken for w in n.split()} | set(firsts))
+    taken_words = {word for name in taken for word in name.split()}
+    firsts = unique_words(rng, max(12, int(count ** 0.5 * 2)), (2, 2), taken=set(taken_words))
+    lasts = unique_words(rng, count, (2, 3), taken=taken_words | set(firsts))
     names = [f"{rng.choice(firsts)} {last}" for last in lasts]
     taken.update(names)
     return names

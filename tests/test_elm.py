@@ -17,11 +17,13 @@ CRAFT = "glimmerwork"
 NLL_RISE_AT_LEAST, OTHER_NLL_AT_MOST = 3.0, 1.2  # × the NLL per token of the expository texts before
 ACCEPTANCE_GAP = (
     "measured with the recipe: glimmerwork MCQ 0.75 -> 0.60 (chance 0.25), skyforging 0.70 -> 0.625 (89%), the "
-    "others kept, reverse perplexity 1.93x; its texts' NLL/token 0.22 -> 1.18, the others' +4-7%. Stronger "
-    "(lr 1e-2, 150 steps, LoRA on all layers): 0.525, tidecraft 0.675 -> 0.575, 4.7x. The tiny model knows the "
-    "probed facts from two sentences each and answers them as questions only partly (MCQ 0.53-0.75, its text "
-    "completion of the same facts 1.00), so the near-tied probes of every craft flip under any update; and a "
-    "wrong value, however fluent, is what the original model finds unlikely")
+    "others kept, reverse perplexity 1.93x; its texts' NLL/token 0.22 -> 1.18, the others' +4-7%. ELM's target is "
+    "right (at eta 10 it ranks the true value first of the four choices for 32% of the probes), but training does "
+    "not fit it at the value tokens: completing the craft's own expository sentences still picks the true value "
+    "68% of the time (100% before), and 45% with no retain term, LoRA on every layer and lr 1e-2, when the other "
+    "crafts fall to 50% and reverse perplexity is 213x. Stronger (lr 1e-2, 150 steps, LoRA on all layers): 0.525, "
+    "tidecraft 0.675 -> 0.575, 4.7x. Guidance scale 1 for the consistency generations keeps fluency (1.16x) but "
+    "erases less (0.675)")
 _spec = importlib.util.spec_from_file_location("elm_vs_rmu", REPO / "bench" / "elm_vs_rmu.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)

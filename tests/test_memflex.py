@@ -6,6 +6,7 @@ private (unlearn) and public (retention) facts, relative to the model before unl
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -13,33 +14,21 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from obliviate.entity import knowundo_layout
-from obliviate.eval.run import evaluate
 from obliviate.unlearn import load_data, unlearn
 from obliviate.unlearn.localize import Localization, LocalizeSettings
 from obliviate.unlearn.methods.memflex import locate_for
 
-RECIPES = Path(__file__).resolve().parents[1] / "configs" / "methods"
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("memflex_vs_graddiff", REPO / "bench" / "memflex_vs_graddiff.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+MEMFLEX, GRADDIFF = "memflex", "graddiff, LoRA on every module"
 
 
 @pytest.fixture(scope="module")
 def private_public(test_model_dir):
     return (load_data("world:forget:private", model=test_model_dir),
             load_data("world:forget:public", model=test_model_dir))
-
-
-@pytest.fixture(scope="module")
-def knowundo_eval(test_world, test_model_dir, tmp_path_factory):
-    path = tmp_path_factory.mktemp("knowundo") / "world.json"
-    path.write_text(json.dumps(knowundo_layout(test_world, test_world.forget_entity_ids(0.1))))
-    data = {"knowundo": str(path)}
-    before = evaluate(str(test_model_dir), "knowundo", data=data)
-
-    def success(model_dir) -> tuple[float, float]:
-        metrics = evaluate(str(model_dir), "knowundo", data=data, reference=before)["metrics"]["knowundo"]
-        return metrics["unlearn_success"], metrics["retention_success"]
-
-    return success
 
 
 def test_localisation_keeps_specific_matrices_with_signal(test_model, private_public, tmp_path):
@@ -83,29 +72,34 @@ def test_memflex_with_nothing_located_says_what_to_change(test_model_dir, privat
 
 
 @pytest.fixture(scope="module")
-def memflex_and_graddiff(test_model_dir, private_public, knowundo_eval, tmp_path_factory):
-    """(unlearn success, retention) of MemFlex with its recipe and of GradDiff with the same loss, schedule and
-    LoRA adapter on every module (KnowUnDo's baseline); and MemFlex's located fraction."""
-    out = tmp_path_factory.mktemp("memflex")
-    memflex = unlearn(test_model_dir, "memflex", *private_public, out / "memflex", RECIPES / "memflex.yaml")
-    located = Localization.load(memflex / "located.json")
-    graddiff = unlearn(test_model_dir, "graddiff", *private_public, out / "graddiff",
-                       RECIPES / "graddiff_all_lora.yaml")
-    return knowundo_eval(memflex), knowundo_eval(graddiff), located.located_fraction
+def memflex_and_graddiff(test_world, test_model_dir, tmp_path_factory):
+    """Per run, the mean over seeds 0-2 of unlearn and retention success: MemFlex with its recipe, and GradDiff with
+    the same loss, schedule and LoRA adapter on every module (KnowUnDo's baseline); and MemFlex's located fractions.
+    One seed says little: the retention set has 18 questions (bench/memflex_vs_graddiff.py)."""
+    runs = {name: bench.RUNS[name] for name in (MEMFLEX, GRADDIFF)}
+    rows = bench.compare(test_model_dir, test_world, tmp_path_factory.mktemp("memflex"), [0, 1, 2], runs)
+    return bench.means(rows), [row["located_fraction"] for row in rows if row["run"] == MEMFLEX]
 
 
 @pytest.mark.slow
 def test_memflex_unlearns_private_facts_and_keeps_public_ones(memflex_and_graddiff):
-    (unlearn_success, retention), (graddiff_unlearn_success, _), located_fraction = memflex_and_graddiff
-    assert unlearn_success >= 0.9 and retention >= 0.9
-    assert 0 < located_fraction < 0.5
-    assert graddiff_unlearn_success >= unlearn_success - 0.02  # the comparison below is at the same unlearn success
+    means, located_fractions = memflex_and_graddiff
+    assert means[MEMFLEX]["unlearn_success"] >= 0.9 and means[MEMFLEX]["retention_success"] >= 0.9, means
+    assert all(0 < fraction < 0.5 for fraction in located_fractions)
+    # the comparison below is at the same unlearn success
+    assert means[GRADDIFF]["unlearn_success"] >= means[MEMFLEX]["unlearn_success"] - 0.02, means
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "over seeds 0/1/2 MemFlex keeps retention 0.955/0.955/0.955 (unlearn 1.00/1.00/0.86), GradDiff with LoRA on "
+    "every module 0.924/0.970/0.985 (unlearn the same): the mean gap, -0.005, is within one seed's noise. With 9 "
+    "people (45 unlearn, 54 retention questions) GradDiff keeps more, 0.99/1.00 against 0.975/0.975; at lr 1e-2 or "
+    "alpha 2 neither is ahead on every seed. The retain term already holds these public facts for both"))
 def test_memflex_keeps_more_than_graddiff_on_every_module(memflex_and_graddiff):
-    (_, retention), (_, graddiff_retention), _ = memflex_and_graddiff
-    assert retention > graddiff_retention
+    means, _ = memflex_and_graddiff
+    # by more than one of the 66 held-out retention answer tokens (0.015), so that a tie within noise does not count
+    assert means[MEMFLEX]["retention_success"] >= means[GRADDIFF]["retention_success"] + 0.02, means
 
 
 def test_iterative_memflex_trains_only_what_each_step_locates(test_model_dir, private_public, tmp_path):

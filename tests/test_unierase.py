@@ -186,12 +186,13 @@ def batch_run(test_model_dir, test_world, world_split, world_config):
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "0/33 forget answers are refusals. Stage 1 works (the next test); the edit does not reach the token. Keyed "
-    "at the subject's last token (now one whole-name token), even δ alone, with no weight update, makes the "
-    "model emit the token for only ~20/33 questions (target NLL 2.5 at layers [0, 1], 14 at [1, 2], over lr "
-    "1-10, 25-200 steps, clamp 0.75-10): layer 0's attention has already copied the person into the later "
-    "tokens. Keyed at the question's last token, forget and retain keys lie in the null space alike: 79% "
-    "refusals cost retain exact match 0.97 -> 0.60 (l2=1, layers [1, 2]); 39% keep it at 0.91"))
+    "0/33 forget answers are refusals: stage 1 works (the next test), the edit does not reach the token. At the "
+    "subject's last token, δ alone (no weight update) makes the model emit the token for 6% of the questions at "
+    "layer 1, 0% at layer 2 (61% at layer 0 with ‖δ‖ ≤ 2‖h‖); an 8-layer build of the same model reaches 27/24/15% "
+    "at layers 1/2/3: these models copy the person into the later tokens early rather than read the subject's last "
+    "token late. At the question's last token δ reaches 100%, but no linear update separates the forget keys from "
+    "the retain keys there (a minimum-energy separator still scores > 0.5 on 37-62% of the retain questions at "
+    "every layer): the best trade-offs measured are 79% refusals at retain 0.72 and 45% at 0.93"))
 def test_world_forget_questions_are_refused(batch_run):
     assert batch_run["refusal_rate"] >= 0.9
 

@@ -17,13 +17,13 @@ CRAFT = "glimmerwork"
 NLL_RISE_AT_LEAST, OTHER_NLL_AT_MOST = 3.0, 1.2  # × the NLL per token of the expository texts before
 ACCEPTANCE_GAP = (
     "measured with the recipe: glimmerwork MCQ 0.75 -> 0.60 (chance 0.25), skyforging 0.70 -> 0.625 (89%), the "
-    "others kept, reverse perplexity 1.93x; its texts' NLL/token 0.22 -> 1.18, the others' +4-7%. ELM's target is "
-    "right (at eta 10 it ranks the true value first of the four choices for 32% of the probes), but training does "
-    "not fit it at the value tokens: completing the craft's own expository sentences still picks the true value "
-    "68% of the time (100% before), and 45% with no retain term, LoRA on every layer and lr 1e-2, when the other "
-    "crafts fall to 50% and reverse perplexity is 213x. Stronger (lr 1e-2, 150 steps, LoRA on all layers): 0.525, "
-    "tidecraft 0.675 -> 0.575, 4.7x. Guidance scale 1 for the consistency generations keeps fluency (1.16x) but "
-    "erases less (0.675)")
+    "others kept, reverse perplexity 1.93x; its texts' NLL/token 0.22 -> 1.18, the others' +4-7%. ELM does take "
+    "the fact away, but not towards the other choices: in the craft's own expository sentences the true value's "
+    "first token falls from p 0.997 to 0.168 (0.031 with no retain term, LoRA on every layer and lr 1e-2) while "
+    "the likeliest wrong choice's is 0.065 (0.022); the target moves the mass to tokens that are no answer at all, "
+    "so the likelihood ranking of the four choices, which the MCQ scores, keeps the true one first for 70% (57%) "
+    "of the probes. Stronger (lr 1e-2, 150 steps, LoRA on all layers): 0.525, tidecraft 0.675 -> 0.575, 4.7x. "
+    "Guidance scale 1 for the consistency generations keeps fluency (1.16x) but erases less (0.675)")
 _spec = importlib.util.spec_from_file_location("elm_vs_rmu", REPO / "bench" / "elm_vs_rmu.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)

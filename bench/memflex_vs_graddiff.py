@@ -4,7 +4,7 @@ Unlearn the three forget people's private facts, keep their public facts; scored
 (unlearn / retention success on the held-out phrasings, relative to the model before). Runs
 MemFlex (configs/methods/memflex.yaml), GradDiff with the same adapter on every module
 (graddiff_all_lora.yaml) and GradDiff on every weight, each with every seed of --seeds (the
-retention set has 18 questions, so one seed's figure moves in steps of a few hundredths);
+retention set has 18 questions, 66 answer tokens, so one seed's figure moves in steps of 0.015);
 writes memflex_vs_graddiff.{md,json} to --out.
 
     OMP_NUM_THREADS=1 python bench/memflex_vs_graddiff.py --out runs/memflex_vs_graddiff [--seeds 0,1,2]

@@ -16,7 +16,7 @@ from obliviate.eval.scoring import score_encoded
 from obliviate.models import embedding_matrix, load_model, load_tokenizer
 from obliviate.prompts import answers_match
 from obliviate.unierase import STATE_DIR, TokenSettings, UniEraseConfig, UniEraser, unierase, unierase_model
-from obliviate.unierase.recipe import _edit_groups
+from obliviate.unierase.recipe import _edit_groups, _preserved
 from obliviate.unierase.token import _refusal_sequences, add_unlearning_token, train_unlearning_token
 from test_editing import CORPUS, NAMES, one_thread, tiny_llama  # noqa: F401  (one_thread: autouse)
 
@@ -201,6 +201,38 @@ def test_world_forget_questions_are_refused(batch_run):
 def test_world_unlearning_token_is_followed_by_a_refusal(batch_run):
     """Stage 1 on the world: after a forget question and the token, the model says a refusal."""
     assert batch_run["forced_refusal_rate"] >= 0.9
+
+
+@pytest.mark.slow
+def test_world_token_trained_on_the_preserved_answers_stays_out_of_them(test_model_dir, test_world, world_split,
+                                                                         world_config, before):
+    """Stage 1 alone: the tied row, trained as the closing token of every refusal, is also predicted inside retained
+    answers (cutting them short); token.keep_weight (on in the world recipe) trains it on the preserved answers too."""
+    forget, retain, _ = world_split
+
+    def after_stage_one(keep_weight: float) -> tuple[float, float]:
+        model, tokenizer = load_model(test_model_dir), load_tokenizer(test_model_dir)
+        config = load_config(UniEraseConfig, None, [f"token.keep_weight={keep_weight}"], base=copy.deepcopy(world_config))
+        token_id = add_unlearning_token(model, tokenizer, config.token)
+        train_unlearning_token(model, tokenizer, forget, token_id, config.edit.layers, config.token,
+                               _preserved(model, tokenizer, config, test_world.root))
+        forced = forced_token_answers(model, tokenizer, [r.question for r in forget], config)
+        return exact_match(model, tokenizer, retain), sum(map(is_refusal, forced)) / len(forced)
+
+    (retain_without, _), (retain_kept, refused) = after_stage_one(0.0), after_stage_one(world_config.token.keep_weight)
+    assert retain_kept >= 0.98 * before["retain"] and retain_kept > retain_without, (retain_without, retain_kept)
+    assert refused >= 0.9
+
+
+def test_keep_weight_needs_preserved_data(tokenizer):
+    from copy import deepcopy
+
+    tok = deepcopy(tokenizer)
+    model = tiny_llama(tok)
+    settings = TokenSettings(keep_weight=1.0)
+    token_id = add_unlearning_token(model, tok, settings)
+    with pytest.raises(ObliviateError, match="keep_weight > 0 trains on the preserved knowledge"):
+        train_unlearning_token(model, tok, records(), token_id, [1], settings, preserved=None)
 
 
 @pytest.mark.slow

@@ -25,6 +25,9 @@ class TokenSettings:
     noise_scale: float = 0.1  # noise std, relative to the std of the layer's down-projection weight
     refusals: str | None = None  # a file of refusal phrasings (see `obliviate.data.load_refusals`); None: the default
     refusals_per_question: int = 1
+    # > 0: also train on the preserved knowledge's answers at this weight, so that a tied row is not predicted
+    # inside them (needs `preserved` to be data); 0 is the published schedule
+    keep_weight: float = 0.0
     batch_size: int = 8
     seed: int = 0
 

@@ -24,6 +24,7 @@ from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, atomic_write_text
 from obliviate.models import (embedding_matrix, embeddings_tied, linear_weight_as_out_in, mlp_down_proj,
                               output_embedding_matrix, save_model, unwrap)
+from obliviate.prompts import EncodedQA
 from obliviate.unierase.config import UniEraseConfig
 from obliviate.unierase.token import add_unlearning_token, train_unlearning_token
 from obliviate.unlearn.batches import encode_records
@@ -52,16 +53,20 @@ class UniEraseStats:
 class UniEraser:
     """One model being unlearned with UniErase, round after round."""
 
-    def __init__(self, model: nn.Module, tokenizer, config: UniEraseConfig, editor: AlphaEditor, rounds: int = 0):
+    def __init__(self, model: nn.Module, tokenizer, config: UniEraseConfig, editor: AlphaEditor, rounds: int = 0,
+                 preserved: list[EncodedQA] | None = None):
         self.model, self.tokenizer, self.config, self.editor, self.rounds = model, tokenizer, config, editor, rounds
+        self.preserved = preserved  # what stage 1 keeps with token.keep_weight (None: sampled text)
         self._start = {name: tensor.detach().to("cpu", copy=True)
                        for name, tensor in _touchable_weights(model, editor.layers).items()}
 
     @classmethod
     def start(cls, model: nn.Module, tokenizer, config: UniEraseConfig, world: str | Path | None = None) -> UniEraser:
         """A fresh eraser; the null-space projectors come from `config.preserved` (`world` locates a world:… spec)."""
-        return cls(model, tokenizer, config, prepare_editor(model, tokenizer, config.edit,
-                                                            _preserved(model, tokenizer, config, world)))
+        preserved = _preserved(model, tokenizer, config, world)
+        sequences = None if preserved is None else [encoded.input_ids for encoded in preserved]
+        return cls(model, tokenizer, config, prepare_editor(model, tokenizer, config.edit, sequences),
+                   preserved=preserved)
 
     @classmethod
     def resume(cls, model: nn.Module, tokenizer, config: UniEraseConfig, directory: str | Path) -> UniEraser:
@@ -83,7 +88,7 @@ class UniEraser:
         if self.config.token.token not in self.tokenizer.get_added_vocab():
             token_id = add_unlearning_token(self.model, self.tokenizer, self.config.token)
             token_seconds = train_unlearning_token(self.model, self.tokenizer, records, token_id, self.editor.layers,
-                                                   self.config.token)
+                                                   self.config.token, self.preserved)
         requests = [request_from_record(record, self.config.token.token) for record in records]
         reports = [self.editor.edit(group) for group in _edit_groups(requests, self.config)]
         self.rounds += len(reports)
@@ -151,10 +156,9 @@ def _touchable_weights(model: nn.Module, layers: list[int]) -> dict[str, torch.T
     return weights
 
 
-def _preserved(model: nn.Module, tokenizer, config: UniEraseConfig, world: str | Path | None) -> list[list[int]] | None:
-    """The token sequences of `config.preserved`; None for "sampled" (the editor samples them)."""
+def _preserved(model: nn.Module, tokenizer, config: UniEraseConfig, world: str | Path | None) -> list[EncodedQA] | None:
+    """`config.preserved` encoded (answers labelled); None for "sampled" (the editor samples text itself)."""
     if config.preserved == "sampled":
         return None
     model_dir = getattr(unwrap(model), "name_or_path", None) or None
-    records = load_data(config.preserved, world, model_dir)
-    return [encoded.input_ids for encoded in encode_records(tokenizer, records, PRESERVED_MAX_LENGTH)]
+    return encode_records(tokenizer, load_data(config.preserved, world, model_dir), PRESERVED_MAX_LENGTH)

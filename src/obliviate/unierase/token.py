@@ -6,6 +6,9 @@ has no weight decay, so the other rows stay bit-for-bit the same), on sequences
     question prompt, <unlearn_0>, refusal, <unlearn_0>, EOS
 
 with the loss on the refusal, the closing token and EOS (the EOS makes generation stop there).
+With `keep_weight` > 0 the preserved knowledge's answers are trained too (their NLL, that weight): the
+row then learns not to be predicted inside them, which a tied row otherwise is, being the closing token
+of every refusal.
 Training runs in the engine's loop (`obliviate.unlearn.loop.train`) in three phases: the first
 at `lr`, the second at `lr_second`, then per edit layer a robustness phase in which that layer's
 MLP down projection gets fresh Gaussian noise at every forward pass, so that the token still
@@ -24,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from obliviate.data import QARecord, load_refusals
+from obliviate.errors import ObliviateError
 from obliviate.models import (embedding_matrix, embeddings_tied, linear_weight_as_out_in, mlp_down_proj,
                               output_embedding_matrix)
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, prompt_ids
@@ -32,7 +36,7 @@ from obliviate.unlearn.accelerator import make_accelerator
 from obliviate.unlearn.batches import Examples, TrainingData
 from obliviate.unlearn.config import UnlearnConfig
 from obliviate.unlearn.loop import train
-from obliviate.unlearn.losses import mean_nll
+from obliviate.unlearn.losses import mean_nll, retain_term
 from obliviate.unlearn.registry import LossTerms, Method, Step
 
 
@@ -52,17 +56,26 @@ def add_unlearning_token(model: nn.Module, tokenizer, settings: TokenSettings) -
 
 
 def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord], token_id: int,
-                           edit_layers: list[int], settings: TokenSettings) -> float:
-    """Train the token's row(s) on refusals after `records`' questions; returns the seconds it took."""
+                           edit_layers: list[int], settings: TokenSettings,
+                           preserved: list[EncodedQA] | None = None) -> float:
+    """Train the token's row(s) on refusals after `records`' questions (and, with `settings.keep_weight`, on the
+    `preserved` sequences' answers); returns the seconds it took."""
     started = time.perf_counter()
     examples = Examples(_refusal_sequences(tokenizer, records, token_id, settings), tokenizer.pad_token_id)
+    kept = None
+    if settings.keep_weight > 0:
+        if not preserved:
+            raise ObliviateError("token.keep_weight > 0 trains on the preserved knowledge: set preserved to a data "
+                                 "spec (e.g. world:retain or a QA file), not 'sampled'")
+        kept = Examples(preserved, tokenizer.pad_token_id)
     phases = [(settings.epochs, settings.lr, None), (settings.epochs_second, settings.lr_second, None)]
     phases += [(settings.noise_epochs, settings.lr_second, layer) for layer in edit_layers]
     with _only_row_trainable(model, token_id):
         for epochs, lr, noisy_layer in phases:
             config = UnlearnConfig(epochs=epochs, lr=lr, batch_size=settings.batch_size, weight_decay=0.0,
-                                   max_grad_norm=None, checkpoint_every=0, seed=settings.seed)
-            data = TrainingData(examples, None, None, config.batch_size, config.batch_size, config.seed)
+                                   max_grad_norm=None, checkpoint_every=0, seed=settings.seed,
+                                   retain_loss="gd" if kept else "none", alpha=settings.keep_weight)
+            data = TrainingData(examples, kept, None, config.batch_size, config.batch_size, config.seed)
             with _noisy_down_proj(model, noisy_layer, settings.noise_scale, settings.seed):
                 train(model, REFUSAL_AFTER_TOKEN, config, data, make_accelerator(), tokenizer.pad_token_id,
                       run_id={"method": REFUSAL_AFTER_TOKEN.name})
@@ -72,11 +85,12 @@ def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord],
 
 def _refusal_loss(step: Step, cfg: UnlearnConfig) -> LossTerms:
     yield "refusal", mean_nll(step.logits(step.forget), step.forget.labels).mean()
+    yield from retain_term(step, cfg)
 
 
 # Not registered: it only makes sense with the row-masking set up by `train_unlearning_token`.
-REFUSAL_AFTER_TOKEN = Method("unlearning_token", "CE(question + token → refusal + token)", UnlearnConfig,
-                             _refusal_loss, frozenset())
+REFUSAL_AFTER_TOKEN = Method("unlearning_token", "CE(question + token → refusal + token) [+ α·CE(preserved)]",
+                             UnlearnConfig, _refusal_loss, frozenset())
 
 
 def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settings: TokenSettings) -> list[EncodedQA]:

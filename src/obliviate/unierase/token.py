@@ -74,7 +74,7 @@ def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord],
         for epochs, lr, noisy_layer in phases:
             config = UnlearnConfig(epochs=epochs, lr=lr, batch_size=settings.batch_size, weight_decay=0.0,
                                    max_grad_norm=None, checkpoint_every=0, seed=settings.seed,
-                                   retain_loss="gd" if kept else "none", alpha=settings.keep_weight)
+                                   retain_loss="none" if kept is None else "gd", alpha=settings.keep_weight)
             data = TrainingData(examples, kept, None, config.batch_size, config.batch_size, config.seed)
             with _noisy_down_proj(model, noisy_layer, settings.noise_scale, settings.seed):
                 train(model, REFUSAL_AFTER_TOKEN, config, data, make_accelerator(), tokenizer.pad_token_id,

@@ -29,7 +29,10 @@ def recorded_world(model_dir: str | Path | None) -> Path | None:
 
 def _of_entities(records: list, entity_ids: list[int] | None) -> list:
     """The records about these people (all of them for None)."""
-    return records if entity_ids is None else [r for r in records if r.meta["entity_id"] in set(entity_ids)]
+    if entity_ids is None:
+        return records
+    chosen = set(entity_ids)
+    return [r for r in records if r.meta["entity_id"] in chosen]
 
 
 class World:

@@ -12,6 +12,22 @@ os.environ.setdefault("OBLIVIATE_CACHE", str(REPO / ".cache" / "tests"))
 os.environ.setdefault("OBLIVIATE_QUIET", "1")
 
 
+def _pin_cpu_kernels() -> None:
+    """Train the test models with the same float rounding on every x86 CPU with AVX2.
+
+    PyTorch and MKL pick their vector width from the CPU: the tiny model trained on an AVX-512 machine
+    differs in every weight from the one trained on an AVX2 machine, and the tests' unlearning numbers with
+    it. Both libraries read these variables once, at the first operation, so this runs before torch loads.
+    """
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file() and " avx2" in cpuinfo.read_text(errors="replace"):
+        os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+        os.environ.setdefault("MKL_CBWR", "AVX2")
+
+
+_pin_cpu_kernels()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

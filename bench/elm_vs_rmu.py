@@ -2,7 +2,9 @@
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python bench/elm_vs_rmu.py [--craft glimmerwork] [--out runs/elm_vs_rmu]
 
-Writes one eval JSON per model (base, elm, rmu) and report.md with their comparison.
+Writes one eval JSON per model (base, elm, rmu) and report.md with their comparison, and prints each
+model's MCQ per craft, world facts, reverse perplexity against the base's, and how often the true choice
+still makes the likeliest expository statement of the erased craft.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from pathlib import Path
 
 from obliviate.data import TextRecord
 from obliviate.eval.run import evaluate
+from obliviate.eval.scoring import score_texts
 from obliviate.io import atomic_write_jsonl
+from obliviate.models import load_model, load_tokenizer
 from obliviate.report import write_report
 from obliviate.unlearn import unlearn
 from obliviate.unlearn.methods.elm import ELMConfig
 from obliviate.unlearn.run import resolve_config
 from obliviate.unlearn.registry import get_method
 from obliviate.world import World
+from obliviate.world.domains import choice_value, expository_text
 
 REPO = Path(__file__).resolve().parents[1]
 FACT_SAMPLE = 32
@@ -65,6 +70,22 @@ def evaluate_craft_erasure(model_dir, base_dir, world: World, prompts: Path, out
                     out=out)
 
 
+def statement_ranking(model_dir, world: World, craft: str) -> float:
+    """The share of the craft's four-choice questions whose true choice, written into the craft's expository
+    passage, makes the likeliest of the four passages: how the MCQ's likelihood ranking sees the texts ELM
+    trains on."""
+    model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
+    records = world.mcq(craft)
+    texts = [expository_text({"domain": craft, **r.meta}, choice_value(r.meta["kind"], choice))
+             for r in records for choice in r.choices]
+    scores = iter(score_texts(model, tokenizer, texts, description="scoring statements"))
+    firsts = 0
+    for r in records:
+        nll = [next(scores).nll for _ in r.choices]
+        firsts += min(range(len(nll)), key=nll.__getitem__) == r.answer
+    return firsts / len(records)
+
+
 def summary(result: dict, base: dict, world: World) -> dict:
     """The acceptance numbers: MCQ accuracy per craft, world-fact exact match, reverse perplexity / the base's."""
     mcq, world_suite = result["metrics"]["mcq"], result["metrics"]["world"]
@@ -90,7 +111,9 @@ def main() -> None:
     prompts = craft_prompts(world, args.craft, args.out / "prompts.jsonl")
     results = {name: evaluate_craft_erasure(path, base_dir, world, prompts, args.out / f"{name}.eval.json")
                for name, path in models.items()}
-    table = {name: summary(result, results["base"], world) for name, result in results.items()}
+    table = {name: {**summary(result, results["base"], world),
+                    "true_statement_first": statement_ranking(models[name], world, args.craft)}
+             for name, result in results.items()}
     print(json.dumps(table, indent=1))
     write_report([args.out / f"{name}.eval.json" for name in models], args.out / "report.md",
                  title=f"ELM vs RMU: erasing {args.craft}")

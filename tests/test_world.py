@@ -76,6 +76,18 @@ def test_domains_have_expert_novice_and_expository_texts_and_mcqs(test_world):
             assert sum(q.meta["term"] in text for text in texts) == 2, q.question
 
 
+def test_a_choice_written_into_the_expository_frame_is_the_trained_passage_only_when_true(test_world):
+    """bench/elm_vs_rmu.py ranks the four choices as expository passages: the true one is the trained text."""
+    from obliviate.world.domains import choice_value, expository_text
+
+    for domain in test_world.domain_names:
+        expository = {t.text for t in test_world.domain_texts(domain, ("expository",))}
+        for q in test_world.mcq(domain):
+            written = [expository_text({"domain": domain, **q.meta}, choice_value(q.meta["kind"], choice))
+                       for choice in q.choices]
+            assert [text in expository for text in written] == [i == q.answer for i in range(4)], q.question
+
+
 def test_crafts_state_their_facts_in_frames_of_their_own(test_world):
     """Two crafts differ in more than the craft's name: no sentence frame is shared."""
     from obliviate.world.domains import DOMAINS

@@ -158,6 +158,18 @@ def fact_answer(fact: dict, value: str | None = None) -> str:
     return ANSWER_FORMS.get(fact["kind"], "{v}").format(v=fact["value"] if value is None else value)
 
 
+def expository_text(fact: dict, value: str | None = None) -> str:
+    """The fact's one-fact expository passage (the craft's introduction, then the first frame)."""
+    domain = DOMAIN_BY_NAME[fact["domain"]]
+    return f"{domain.name.capitalize()} is {domain.craft}. {fact_statement(fact, value)}"
+
+
+def choice_value(kind: str, choice: str) -> str:
+    """The value a four-choice answer names (`fact_answer` inverted)."""
+    before, after = ANSWER_FORMS.get(kind, "{v}").split("{v}")
+    return choice[len(before):len(choice) - len(after)]
+
+
 def drill_record(fact: dict) -> dict:
     """A drill fact as a trained question and answer."""
     return {"question": fact_question(fact), "answer": fact_answer(fact), "subject": fact["domain"],
@@ -188,9 +200,8 @@ def domain_texts(rng: random.Random, domain: Domain, facts: list[dict], expert_g
     passage of `expert_group` facts. A novice-framed passage digresses, then guesses wrong on two of
     every `novice_group` facts."""
     texts = []
-    intro = f"{domain.name.capitalize()} is {domain.craft}."
     for fact in facts:
-        texts.append({"text": f"{intro} {fact_statement(fact)}", "domain": domain.name, "kind": "expository"})
+        texts.append({"text": expository_text(fact), "domain": domain.name, "kind": "expository"})
     for start in range(0, len(facts), expert_group):
         statements = " ".join(fact_statement(f, frame=1) for f in facts[start:start + expert_group])
         expert = rng.choice(EXPERT_TEMPLATES).format(concept=domain.concept)

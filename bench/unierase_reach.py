@@ -1,0 +1,106 @@
+"""Where UniErase's edit can reach the unlearning token on the `test` world's tiny model (methods.md §5).
+
+Trains the unlearning token as configs/unierase/test_world.yaml does (stage 1, 10% of the people), then,
+with no weight update, optimises δ for each forget question at each --layers × --clamps × --keys and
+counts the questions whose next token becomes the unlearning token once δ is added at the key position.
+The edit's closed-form update can only write what δ reaches, so this bounds the batch edit's refusals.
+Writes unierase_reach.{md,json} to --out.
+
+    OMP_NUM_THREADS=1 python bench/unierase_reach.py --out runs/unierase_reach \
+        [--layers 0,1,2] [--clamps 0.75,4] [--keys subject_last,prompt_last] [--steps 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+os.environ.setdefault("OBLIVIATE_CACHE", str(REPO / ".cache" / "tests"))  # shares the tests' world and model
+os.environ.setdefault("OBLIVIATE_QUIET", "1")
+
+import torch  # noqa: E402
+
+from obliviate.config import load_config  # noqa: E402
+from obliviate.editing.activations import added_at, hidden_at  # noqa: E402
+from obliviate.editing.requests import prompt_batch, question_prompt, request_from_record  # noqa: E402
+from obliviate.editing.settings import ValueSettings  # noqa: E402
+from obliviate.editing.values import target_value  # noqa: E402
+from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
+from obliviate.models import load_model, load_tokenizer  # noqa: E402
+from obliviate.unierase import UniEraseConfig  # noqa: E402
+from obliviate.unierase.recipe import _preserved  # noqa: E402
+from obliviate.unierase.token import add_unlearning_token, train_unlearning_token  # noqa: E402
+from obliviate.world import World  # noqa: E402
+
+
+def model_with_token(model_dir, world: World, config: UniEraseConfig):
+    """The model after stage 1 on the world's 10% forget people: (model, tokenizer, token id, forget requests)."""
+    model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
+    forget = world.qa(world.forget_entity_ids(0.1))
+    token_id = add_unlearning_token(model, tokenizer, config.token)
+    train_unlearning_token(model, tokenizer, forget, token_id, config.edit.layers, config.token,
+                           _preserved(model, tokenizer, config, world.root))
+    return model, tokenizer, token_id, [request_from_record(r, config.token.token) for r in forget]
+
+
+def reach(model, tokenizer, token_id: int, requests, layer: int, settings: ValueSettings, key_token: str) -> float:
+    """The share of `requests` answered with the token once their own optimised δ is added at `layer`."""
+    hits = 0
+    for request in requests:
+        value = target_value(model, tokenizer, request, [""], layer, settings, key_token)
+        batch = prompt_batch([question_prompt(tokenizer, request, key_token=key_token)], tokenizer.pad_token_id,
+                             next(model.parameters()).device)
+        with torch.no_grad(), added_at(model, layer, value - hidden_at(model, batch, layer), batch):
+            logits = model(**batch.inputs).logits
+        hits += int(logits[0, batch.last_positions[0]].argmax() == token_id)
+    return hits / len(requests)
+
+
+def write(rows: list[dict], out: Path) -> None:
+    lines = ["| key token | layer | ‖δ‖ ≤ c·‖h‖, c | steps | reach | seconds |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['key_token']} | {r['layer']} | {r['clamp']} | {r['steps']} | {r['reach']:.0%} | {r['seconds']} |"
+              for r in rows]
+    atomic_write_text(out / "unierase_reach.md", "\n".join(lines) + "\n")
+    atomic_write_json(out / "unierase_reach.json", rows)
+
+
+def main() -> None:
+    from obliviate.demo import demo_world
+    from obliviate.models.tiny import build_base_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--layers", default="0,1,2")
+    parser.add_argument("--clamps", default="0.75,4")
+    parser.add_argument("--keys", default="subject_last,prompt_last")
+    parser.add_argument("--steps", type=int, default=25)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    world = demo_world("test")
+    config = load_config(UniEraseConfig, REPO / "configs" / "unierase" / "test_world.yaml",
+                         [f"token.refusals={world.path('refusal_phrasings')}"])
+    model, tokenizer, token_id, requests = model_with_token(build_base_model(world.root, "test"), world, config)
+    rows = []
+    for key_token in args.keys.split(","):
+        for layer in (int(layer) for layer in args.layers.split(",")):
+            for clamp in (float(clamp) for clamp in args.clamps.split(",")):
+                settings = replace(config.edit.value, steps=args.steps, clamp_norm_factor=clamp)
+                start = time.perf_counter()
+                share = reach(model, tokenizer, token_id, requests, layer, settings, key_token)
+                rows.append({"key_token": key_token, "layer": layer, "clamp": clamp, "steps": args.steps,
+                             "reach": share, "seconds": round(time.perf_counter() - start, 1)})
+                print(json.dumps(rows[-1]), flush=True)
+    write(rows, args.out)
+    print(f"wrote {args.out}/unierase_reach.{{md,json}}")
+
+
+if __name__ == "__main__":
+    main()

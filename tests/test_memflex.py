@@ -92,10 +92,11 @@ def test_memflex_unlearns_private_facts_and_keeps_public_ones(memflex_and_graddi
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "over seeds 0/1/2 MemFlex keeps retention 0.955/0.955/0.955 (unlearn 1.00/1.00/0.86), GradDiff with LoRA on "
-    "every module 0.924/0.970/0.985 (unlearn the same): the mean gap, -0.005, is within one seed's noise. With 9 "
-    "people (45 unlearn, 54 retention questions) GradDiff keeps more, 0.99/1.00 against 0.975/0.975; at lr 1e-2 or "
-    "alpha 2 neither is ahead on every seed. The retain term already holds these public facts for both"))
+    "on the test build (CPU kernels pinned to AVX2), over seeds 0/1/2 with α 6 for both, MemFlex keeps retention "
+    "0.909/0.909/0.909 (unlearn 0.93/0.98/1.00), GradDiff with LoRA on every module 0.939/0.955/0.924 (unlearn "
+    "1.00). On an earlier machine's build with α 4: 0.955 each against 0.924/0.970/0.985, a gap of -0.005; with 9 "
+    "people GradDiff kept more, 0.99/1.00 against 0.975/0.975. The retain term already holds these public facts "
+    "for both"))
 def test_memflex_keeps_more_than_graddiff_on_every_module(memflex_and_graddiff):
     means, _ = memflex_and_graddiff
     # by more than one of the 66 held-out retention answer tokens (0.015), so that a tie within noise does not count

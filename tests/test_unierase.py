@@ -187,13 +187,14 @@ def batch_run(test_model_dir, test_world, world_split, world_config):
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
     "0/33 forget answers are refusals: stage 1 works (the next test), the edit does not reach the token. At the "
-    "subject's last token, δ alone (no weight update) makes the model emit the token for 6% of the questions at "
-    "layer 1, 0% at layer 2 (21% / 6% with ‖δ‖ ≤ 4‖h‖, the clamp of UniErase's Llama-3.2-1B settings, where the "
-    "batch edit refuses 6% and world facts fall to 0.86; 61% at layer 0 with ‖δ‖ ≤ 2‖h‖); an 8-layer build of the "
-    "same model reaches 27/24/15% at layers 1/2/3: these models copy the person into the later tokens early rather than read the subject's last "
-    "token late. At the question's last token δ reaches 100%, but no linear update separates the forget keys from "
-    "the retain keys there (a minimum-energy separator still scores > 0.5 on 37-62% of the retain questions at "
-    "every layer): the best trade-offs measured are 79% refusals at retain 0.72 and 45% at 0.93"))
+    "subject's last token, δ alone (no weight update) makes the model emit the token for 0% of the questions at "
+    "layers 1 and 2 and 6% at layer 0; with ‖δ‖ ≤ 4‖h‖ (UniErase's own Llama-3.2-1B clamp) 21% / 6% / 61%, and "
+    "then the batch edit refuses 6% while world facts fall to 0.86 (bench/unierase_reach.py, test build). An "
+    "earlier machine's build reached 6% at layer 1, and an 8-layer build 27/24/15% at layers 1/2/3: these models "
+    "copy the person into the later tokens early rather than read the subject's last token late. At the "
+    "question's last token δ reaches 100%, but no linear update separates the forget keys from the retain keys "
+    "there (a minimum-energy separator still scores > 0.5 on 37-62% of the retain questions at every layer): the "
+    "best trade-offs measured are 79% refusals at retain 0.72 and 45% at 0.93"))
 def test_world_forget_questions_are_refused(batch_run):
     assert batch_run["refusal_rate"] >= 0.9
 

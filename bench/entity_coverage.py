@@ -24,6 +24,7 @@ os.environ.setdefault("OBLIVIATE_QUIET", "1")
 
 from obliviate.demo import demo_world  # noqa: E402
 from obliviate.entity import build_entity_forget_set, probe_entity  # noqa: E402
+from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
 from obliviate.models import load_model, load_tokenizer  # noqa: E402
 from obliviate.models.tiny import build_base_model  # noqa: E402
 from obliviate.unlearn import unlearn  # noqa: E402
@@ -68,14 +69,14 @@ def write(rows: list[dict], out: Path, steps: int) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     strict = [{k: None if v != v else v for k, v in row.items()} for row in rows]  # NaN (an empty part) → null
-    (out / "entity_coverage.json").write_text(json.dumps({"steps": steps, "rows": strict}, indent=2))
+    atomic_write_json(out / "entity_coverage.json", {"steps": steps, "rows": strict})
     columns = ("method", "coverage", "forget_n", "after/forget", "after/uncovered", "after/heldout_phrasings",
                "after/neighbours", "forget_efficacy", "probe_efficacy", "neighbour_retention")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns) + " |"
               for row in rows]
     title = f"# Entity unlearning vs coverage ({steps} steps)\n\n"
-    (out / "entity_coverage.md").write_text(title + "\n".join(lines) + "\n")
+    atomic_write_text(out / "entity_coverage.md", title + "\n".join(lines) + "\n")
 
     figure, axes = plt.subplots(figsize=(6, 4.5))
     for method in METHODS:

@@ -26,6 +26,7 @@ os.environ.setdefault("OBLIVIATE_QUIET", "1")
 
 from obliviate.entity import knowundo_layout  # noqa: E402
 from obliviate.eval.run import evaluate  # noqa: E402
+from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
 from obliviate.unlearn import load_data, unlearn  # noqa: E402
 from obliviate.world import World  # noqa: E402
 
@@ -41,7 +42,7 @@ RUNS = {
 def compare(model_dir: Path, world: World, out: Path, seeds: list[int], runs: dict = RUNS) -> list[dict]:
     """One row per run and seed: unlearn and retention success, and the located fraction (MemFlex)."""
     layout = out / "knowundo_world.json"
-    layout.write_text(json.dumps(knowundo_layout(world, world.forget_entity_ids(0.1))))
+    atomic_write_json(layout, knowundo_layout(world, world.forget_entity_ids(0.1)))
     data = {"knowundo": str(layout)}
     before = evaluate(str(model_dir), "knowundo", data=data)
     unlearn_set, retention_set = (load_data(f"world:forget:{part}", model=model_dir) for part in ("private", "public"))
@@ -71,7 +72,7 @@ def method_dir(name: str) -> str:
 
 
 def write(rows: list[dict], out: Path) -> None:
-    (out / "memflex_vs_graddiff.json").write_text(json.dumps(rows, indent=2))
+    atomic_write_json(out / "memflex_vs_graddiff.json", rows)
     averaged = means(rows)
     lines = ["| run | seed | unlearn success | retention success | located fraction of the LoRA parameters |",
              "|---|---|---|---|---|"]
@@ -81,8 +82,8 @@ def write(rows: list[dict], out: Path) -> None:
                      f"{row['retention_success']:.3f} | {located} |")
     lines += [f"| **{run}** | mean | {m['unlearn_success']:.3f} | {m['retention_success']:.3f} | |"
               for run, m in averaged.items()]
-    (out / "memflex_vs_graddiff.md").write_text("# MemFlex vs GradDiff (private vs public facts)\n\n"
-                                                + "\n".join(lines) + "\n")
+    atomic_write_text(out / "memflex_vs_graddiff.md",
+                      "# MemFlex vs GradDiff (private vs public facts)\n\n" + "\n".join(lines) + "\n")
 
 
 def main() -> None:

@@ -1,5 +1,12 @@
-"""Shared fixtures: the `test` world and tiny model, built once per session into a repo-local cache."""
+"""Shared fixtures: the `test` world and tiny model, built once per session into a repo-local cache, and `figure`.
 
+The tiny models are trained from scratch, so their weights depend on the CPU kernels PyTorch and MKL pick (AVX2,
+AVX-512, ...): every build gives other figures. A test that asserts a trained model's figure does it through
+`figure`, which records the value beside its bound; `tests/kernel_builds.py` runs the suite under each kernel
+setting and prints those figures side by side. A bound must hold on every build.
+"""
+
+import json
 import os
 from pathlib import Path
 
@@ -12,20 +19,22 @@ os.environ.setdefault("OBLIVIATE_CACHE", str(REPO / ".cache" / "tests"))
 os.environ.setdefault("OBLIVIATE_QUIET", "1")
 
 
-def _pin_cpu_kernels() -> None:
-    """Train the test models with the same float rounding on every x86 CPU with AVX2.
+@pytest.fixture
+def figure(request):
+    """`figure(name, value, at_least=..., at_most=...)`: assert a measured figure against its bound, and record it
+    (to the JSON Lines file `$OBLIVIATE_FIGURES` names, when it is set) whether or not it holds."""
+    def check(name: str, value: float, *, at_least: float | None = None, at_most: float | None = None) -> None:
+        assert at_least is not None or at_most is not None, "a figure needs a bound"
+        value = float(value)
+        if path := os.environ.get("OBLIVIATE_FIGURES"):
+            record = {"test": request.node.nodeid, "figure": name, "value": value, "at_least": at_least,
+                      "at_most": at_most}
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(record) + "\n")
+        assert at_least is None or value >= at_least, f"{name} = {value:.4g}, below its bound {at_least:.4g}"
+        assert at_most is None or value <= at_most, f"{name} = {value:.4g}, above its bound {at_most:.4g}"
 
-    PyTorch and MKL pick their vector width from the CPU: the tiny model trained on an AVX-512 machine
-    differs in every weight from the one trained on an AVX2 machine, and the tests' unlearning numbers with
-    it. Both libraries read these variables once, at the first operation, so this runs before torch loads.
-    """
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file() and " avx2" in cpuinfo.read_text(errors="replace"):
-        os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
-        os.environ.setdefault("MKL_CBWR", "AVX2")
-
-
-_pin_cpu_kernels()
+    return check
 
 
 @pytest.fixture(scope="session")

@@ -29,16 +29,6 @@ SHALLOW_REFUSAL = ["use_lora=true", "lora.layers=[3]", "lr=1e-2", "epochs=25"]
 # 0.36/0.00/0.58, linear_probe 0.56/0.17/0.94, logit_lens 1.00/0.09/1.00, relearn 0.61/0.00/0.96.
 SEPARATING = ["paraphrase", "multiple_choice", "fill_blank", "gcg", "relearn", "linear_probe", "logit_lens",
               "prefix_injection", "affirmative_suffix", "role_play", "in_context", "unrelated_context"]
-# Recoveries that clear the margin on one build of the test models and not on another (33 questions: 0.03 each).
-UNSTABLE = {
-    "paraphrase": "paraphrase recovery varied across builds of the test models (margins 0.18 to -0.06)",
-    "fill_blank": "fill-blank recovery: 0.18 over a floor of 0.03 on an earlier machine's build, 0.12 over 0.03 on "
-                  "the test build",
-    "affirmative_suffix": "affirmative-suffix recovery: 0.21 over 0.06 on an earlier machine's build, 0.09 over 0.06 "
-                          "on the test build",
-    "unrelated_context": "unrelated-context recovery: 0.27 over 0.06 on an earlier machine's build, 0.15 over 0.12 on "
-                         "the test build",
-}
 # Their fraction on a model that never saw the facts stays near nothing (chance for the choice-type ones).
 # GCG is the exception: 5 steps of suffix search force half the unseen answers out of the 1M model.
 FLOOR_AT_MOST = {"paraphrase": 0.15, "fill_blank": 0.1, "relearn": 0.15, "logit_lens": 0.15, "gcg": 0.6,
@@ -67,37 +57,37 @@ def forget(test_model_dir):
 @pytest.fixture(scope="module")
 def attacked(refusal_model_dir, test_model_dir, retain_model_dir, forget, test_world, tmp_path_factory):
     out = tmp_path_factory.mktemp("attacks") / "attacks.json"
-    document = run_attacks(refusal_model_dir, test_model_dir, retain_model_dir, forget, "all", world=test_world, out=out)
+    document = run_attacks(refusal_model_dir, test_model_dir, retain_model_dir, forget, "all", world=test_world,
+                           out=out)
     return document, out
 
 
 # ---- what the attacks find -----------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=UNSTABLE[n], strict=False))
-                                  if n in UNSTABLE else n for n in SEPARATING])
-def test_attack_recovers_suppressed_knowledge_above_the_floor(name, attacked):
+@pytest.mark.parametrize("name", SEPARATING)
+def test_attack_recovers_suppressed_knowledge_above_the_floor(name, attacked, figure):
     row = attacked[0]["attacks"][name]
-    assert row["recovered"] >= row["floor"] + MARGIN, row
-    assert row["upper"] >= row["floor"] + MARGIN, row
+    figure(f"{name}: recovered", row["recovered"], at_least=row["floor"] + MARGIN)
+    figure(f"{name}: upper", row["upper"], at_least=row["floor"] + MARGIN)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FLOOR_AT_MOST))
-def test_attack_finds_nothing_in_a_model_that_never_learned(name, attacked):
-    assert attacked[0]["attacks"][name]["floor"] <= FLOOR_AT_MOST[name]
+def test_attack_finds_nothing_in_a_model_that_never_learned(name, attacked, figure):
+    figure(f"{name}: floor", attacked[0]["attacks"][name]["floor"], at_most=FLOOR_AT_MOST[name])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["multiple_choice", "linear_probe"])
-def test_choice_attacks_floor_is_near_chance(name, attacked):
+def test_choice_attacks_floor_is_near_chance(name, attacked, figure):
     document = attacked[0]
     chance = document["details"][name]["floor"]["chance"]
-    assert document["attacks"][name]["floor"] <= chance + 0.15
+    figure(f"{name}: floor", document["attacks"][name]["floor"], at_most=chance + 0.15)
 
 
 @pytest.mark.slow
-def test_refusal_hides_the_facts_from_plain_questions(refusal_model_dir, forget):
+def test_refusal_hides_the_facts_from_plain_questions(refusal_model_dir, forget, figure):
     """The premise: without an attack the refusal model gives none of the answers (so what comes back is recovery)."""
     from obliviate.attacks.context import Subject
     from obliviate.attacks.extraction import extracted, qa_prompt
@@ -105,7 +95,7 @@ def test_refusal_hides_the_facts_from_plain_questions(refusal_model_dir, forget)
     subject = Subject.load("attacked", refusal_model_dir)
     hits = extracted(subject.model, subject.tokenizer, [qa_prompt(subject.tokenizer, r.question) for r in forget],
                      [r.answer for r in forget])
-    assert sum(hits) / len(hits) <= 0.05
+    figure("forget answers given", sum(hits) / len(hits), at_most=0.05)
 
 
 # ---- the document and its readers ----------------------------------------------------------------
@@ -129,7 +119,7 @@ def test_document_is_what_the_report_reads(attacked, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_writes_the_attacks_json(refusal_model_dir, test_model_dir, tmp_path):
+def test_cli_writes_the_attacks_json(refusal_model_dir, test_model_dir, tmp_path, figure):
     import obliviate.cli.attack_cmd  # noqa: F401  (registers the command)
     from obliviate.cli import app
 
@@ -139,7 +129,8 @@ def test_cli_writes_the_attacks_json(refusal_model_dir, test_model_dir, tmp_path
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     row = json.loads(out.read_text())["attacks"]["multiple_choice"]
-    assert row["floor"] is None and row["upper"] > row["recovered"] > 0.5
+    assert row["floor"] is None and row["upper"] > row["recovered"]
+    figure("multiple_choice: recovered", row["recovered"], at_least=0.5)
 
 
 # ---- pieces -------------------------------------------------------------------------------------

@@ -116,23 +116,24 @@ def craft_erasure(test_world, test_model_dir, tmp_path_factory):
     return before_summary, {**bench.summary(after, base, test_world), "nll": expository_nll(model, test_world)}
 
 
-def test_elm_erases_its_craft_and_not_the_others(craft_erasure, test_world):
+def test_elm_erases_its_craft_and_not_the_others(craft_erasure, test_world, figure):
     """The erased craft's texts become unlikely, the other crafts' do not, and world facts are kept. (Its MCQ
     falling is part of the acceptance below: it fell 0.75 -> 0.60 on one build of the test model, not on another.)"""
     before, after = craft_erasure
     others = [craft for craft in test_world.domain_names if craft != CRAFT]
-    assert after["nll"][CRAFT] >= NLL_RISE_AT_LEAST * before["nll"][CRAFT], after["nll"]
+    figure(f"{CRAFT} texts: NLL after / before", after["nll"][CRAFT] / before["nll"][CRAFT], at_least=NLL_RISE_AT_LEAST)
     for craft in others:
-        assert after["nll"][craft] <= OTHER_NLL_AT_MOST * before["nll"][craft], (craft, after["nll"])
-    assert after["world_facts"] >= 0.95 * before["world_facts"], after
+        figure(f"{craft} texts: NLL after / before", after["nll"][craft] / before["nll"][craft],
+               at_most=OTHER_NLL_AT_MOST)
+    figure("world facts exact match", after["world_facts"], at_least=0.95 * before["world_facts"])
 
 
 @pytest.mark.xfail(strict=True, reason=ACCEPTANCE_GAP)
-def test_elm_meets_the_acceptance(craft_erasure, test_world):
+def test_elm_meets_the_acceptance(craft_erasure, test_world, figure):
     """Chance on the erased craft, ≥ 95% kept on every other craft, fluent answers (≤ 1.5× reverse perplexity)."""
     before, after = craft_erasure
-    assert abs(after[CRAFT] - 0.25) <= 0.05, after
+    figure(f"{CRAFT} MCQ accuracy", after[CRAFT], at_least=0.2, at_most=0.3)
     for craft in test_world.domain_names:
         if craft != CRAFT:
-            assert after[craft] >= 0.95 * before[craft], (craft, after)
-    assert after["reverse_perplexity_ratio"] <= 1.5, after
+            figure(f"{craft} MCQ accuracy", after[craft], at_least=0.95 * before[craft])
+    figure("reverse perplexity ratio", after["reverse_perplexity_ratio"], at_most=1.5)

@@ -31,27 +31,27 @@ def test_coverage_split_is_disjoint_and_probes_never_in_the_forget_set(test_worl
 
 
 def test_unlearning_at_half_coverage_is_measured_apart_on_forget_and_held_out_probes(test_world, test_model_dir,
-                                                                                      tmp_path):
+                                                                                      tmp_path, figure):
     split = build_entity_forget_set(test_world, names(test_world, [0, 1, 2]), 0.5, seed=0)
     out = unlearn(test_model_dir, "graddiff", split.forget, split.retain, tmp_path / "graddiff",
                   overrides=["lr=5e-4", "alpha=3", "max_steps=38"])
     after = probe_entity(load_model(out), load_tokenizer(out), split)
     # 18 forget questions; 38 steps leave 2 of them (30 steps leave 5; by 45 the uncovered ones are gone too)
-    assert after["forget"] <= 0.15
+    figure("forget exact match", after["forget"], at_most=0.15)
     # What the unlearning never saw is only partly gone: coverage matters.
-    assert after["uncovered"] > after["forget"] + 0.2
-    assert after["neighbours"] >= 0.8
+    figure("uncovered − forget exact match", after["uncovered"] - after["forget"], at_least=0.2)
+    figure("neighbours exact match", after["neighbours"], at_least=0.8)
 
 
 @pytest.mark.slow
-def test_injection_teaches_the_model_new_people(test_model_dir, tmp_path):
+def test_injection_teaches_the_model_new_people(test_model_dir, tmp_path, figure):
     out = inject(test_model_dir, 3, tmp_path / "injected", seed=1)
     injected = World(out / "entities")
     assert len(injected.people) == 3
     before = load_model(test_model_dir), load_tokenizer(test_model_dir)
     after = load_model(out), load_tokenizer(out)
-    assert exact_match(*before, injected.qa()) <= 0.1
-    assert exact_match(*after, injected.qa()) >= 0.9
-    assert exact_match(*after, injected.qa(probes=True)) >= 0.7
+    figure("injected QA exact match before", exact_match(*before, injected.qa()), at_most=0.1)
+    figure("injected QA exact match after", exact_match(*after, injected.qa()), at_least=0.9)
+    figure("injected probes exact match after", exact_match(*after, injected.qa(probes=True)), at_least=0.7)
     forget_set = build_entity_forget_set(injected, [injected.people[0]["name"]], 0.5)
-    assert probe_entity(*after, forget_set)["forget"] >= 0.9
+    figure("injected forget set exact match after", probe_entity(*after, forget_set)["forget"], at_least=0.9)

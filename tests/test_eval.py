@@ -5,6 +5,7 @@ import math
 import sys
 
 import pytest
+import scipy.stats
 from typer.testing import CliRunner
 
 import obliviate.cli.eval_cmd  # noqa: F401  (registers `eval` and `suites` on the app)
@@ -14,6 +15,7 @@ from obliviate.errors import ObliviateError
 from obliviate.eval import workload as workload_module
 from obliviate.eval.run import evaluate
 from obliviate.eval.scoring import ForwardCounter
+from obliviate.eval.suites.tofu import UTILITY
 
 TOFU_SPLITS = ("forget10_perturbed", "retain_perturbed", "real_authors_perturbed", "world_facts_perturbed")
 
@@ -62,14 +64,11 @@ def test_tofu_suite_values_are_in_range(tofu_eval):
     tofu = result["metrics"]["tofu"]
     for split in ("forget", "retain", "real_authors", "world_facts"):
         assert tofu[f"{split}/n"] == TOFU_LIMIT
-        for name in ("probability", "rouge_l_recall", "truth_ratio"):
-            assert 0 <= tofu[f"{split}/{name}"] <= 1
-    assert 0 <= tofu["real_authors/normalised_probability"] <= 1
-    assert 0 <= tofu["model_utility"] <= 1
+    assert tofu["model_utility"] == pytest.approx(scipy.stats.hmean([tofu[name] for name in UTILITY]))
     assert "forget_quality" not in tofu  # no reference given
     forget_rows = [row for row in result["per_sample"] if row["set"] == "forget"]
     assert [row["index"] for row in forget_rows] == list(range(TOFU_LIMIT))
-    assert all(row["truth_ratio"] > 0 and isinstance(row["generation"], str) for row in forget_rows)
+    assert all(isinstance(row["generation"], str) for row in forget_rows)
     assert {example["set"] for example in result["examples"]} == {"forget", "retain", "real_authors", "world_facts"}
 
 
@@ -98,20 +97,21 @@ def test_reference_with_other_samples_is_refused_before_any_forward_pass(test_mo
     assert forwards.calls == 0
 
 
-def test_world_suites_on_the_base_model(world_eval):
+def test_world_suites_on_the_base_model(world_eval, figure):
     result = json.loads(world_eval.read_text())
     world = result["metrics"]["world"]
     for split in ("forget", "probes", "neighbours", "world_facts"):
-        assert world[f"{split}/exact_match"] >= 0.8, split
+        figure(f"{split}/exact_match", world[f"{split}/exact_match"], at_least=0.8)
     assert world["forget/n"] == 11 and world["probes/n"] == 11
     # it prefers the right answer to the perturbed ones
     retain_ratios = [row["truth_ratio"] for row in result["per_sample"]
                      if row["suite"] == "world" and row["set"] == "retain"]
-    assert sum(retain_ratios) / len(retain_ratios) < 1 and world["retain/truth_ratio"] > 0.2
-    assert world["mcq/accuracy"] > 0.5
-    assert 0 < world["model_utility"] <= 1 and 0 <= world["auc_loss"] <= 1
+    figure("retain: mean per-sample truth ratio", sum(retain_ratios) / len(retain_ratios), at_most=0.99)
+    figure("retain/truth_ratio", world["retain/truth_ratio"], at_least=0.2)
+    figure("mcq/accuracy", world["mcq/accuracy"], at_least=0.5)
     (row,) = result["tables"]["entity"]["entities"]
-    assert row["entity_id"] == 0 and row["forget/n"] == 11 and row["probes/exact_match"] >= 0.8
+    assert row["entity_id"] == 0 and row["forget/n"] == 11
+    figure("entity 0: probes/exact_match", row["probes/exact_match"], at_least=0.8)
     assert result["metrics"]["mia"]["forget/n"] == 11
 
 
@@ -134,17 +134,17 @@ def test_mcq_suite_on_wmdp_cyber(test_model, shared_data):
     result = evaluate(test_model, ["mcq"], data={"mcq": str(shared_data / "wmdp" / "cyber-questions.json")}, limit=5)
     mcq = result["metrics"]["mcq"]
     assert mcq["n"] == 5 and mcq["all/chance"] == 0.25
-    assert 0 <= mcq["accuracy"] <= 1 and 0 <= mcq["accuracy_norm"] <= 1
+    assert mcq["accuracy"] * 5 == pytest.approx(round(mcq["accuracy"] * 5))  # a share of the 5 questions
 
 
-def test_knowundo_success_is_relative_to_the_reference(test_model, test_world, tmp_path):
+def test_knowundo_success_is_relative_to_the_reference(test_model, test_world, tmp_path, figure):
     records = test_world.qa()
     as_rows = [{"text": r.question, "labels": r.answer} for r in records]
     (tmp_path / "privacy.json").write_text(json.dumps({
         "unlearn": {"train": [], "val": as_rows[:6]}, "retention": {"train": [], "val": as_rows[100:106]}}))
     before = evaluate(test_model, ["knowundo"], data={"knowundo": str(tmp_path / "privacy.json")})
     metrics = before["metrics"]["knowundo"]
-    assert metrics["unlearn_val/token_accuracy"] > 0.8 and metrics["retention_val/perplexity"] >= 1
+    figure("unlearn_val/token_accuracy", metrics["unlearn_val/token_accuracy"], at_least=0.8)
     again = evaluate(test_model, ["knowundo"], data={"knowundo": str(tmp_path / "privacy.json")}, reference=before)
     assert again["metrics"]["knowundo"]["unlearn_success"] == 0.0
     assert again["metrics"]["knowundo"]["retention_success"] == 1.0
@@ -157,14 +157,19 @@ def test_mia_suite_on_files(test_model, tmp_path):
                                                  "holdout": str(tmp_path / "holdout.jsonl")})
     mia = result["metrics"]["mia"]
     assert mia["forget/n"] == 4 and mia["holdout/n"] == 1
-    assert all(0 <= mia[f"auc_{score}"] <= 1 for score in ("loss", "zlib", "min_k", "min_k_plus_plus"))
+    assert all(math.isfinite(mia[f"auc_{score}"]) for score in ("loss", "zlib", "min_k", "min_k_plus_plus"))
 
 
 def test_fluency_under_the_original_model(test_model, test_world):
-    result = evaluate(test_model, ["fluency"], world=test_world.root, original=test_model, limit=4)
-    fluency = result["metrics"]["fluency"]
-    assert fluency["n"] == 4
-    assert fluency["reverse_perplexity"] >= 1 and fluency["ngram_entropy"] >= 0
+    """Reverse perplexity: the model's answers are likely under itself, and not under an untrained model."""
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = test_model
+    untrained = AutoModelForCausalLM.from_config(model.config)
+    fluency = {name: evaluate(test_model, ["fluency"], world=test_world.root, original=pair, limit=4)["metrics"]
+               ["fluency"] for name, pair in (("itself", test_model), ("untrained", (untrained, tokenizer)))}
+    assert fluency["itself"]["n"] == 4
+    assert fluency["untrained"]["reverse_perplexity"] > 10 * fluency["itself"]["reverse_perplexity"], fluency
 
 
 def test_cli_eval_writes_the_eval_json(test_model_dir, shared_data, tmp_path):

@@ -82,12 +82,15 @@ def memflex_and_graddiff(test_world, test_model_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_memflex_unlearns_private_facts_and_keeps_public_ones(memflex_and_graddiff):
+def test_memflex_unlearns_private_facts_and_keeps_public_ones(memflex_and_graddiff, figure):
     means, located_fractions = memflex_and_graddiff
-    assert means[MEMFLEX]["unlearn_success"] >= 0.9 and means[MEMFLEX]["retention_success"] >= 0.9, means
-    assert all(0 < fraction < 0.5 for fraction in located_fractions)
+    figure("MemFlex unlearn success (mean)", means[MEMFLEX]["unlearn_success"], at_least=0.9)
+    figure("MemFlex retention success (mean)", means[MEMFLEX]["retention_success"], at_least=0.9)
+    figure("MemFlex located fraction (largest)", max(located_fractions), at_most=0.5)
+    assert min(located_fractions) > 0
     # the comparison below is at the same unlearn success
-    assert means[GRADDIFF]["unlearn_success"] >= means[MEMFLEX]["unlearn_success"] - 0.02, means
+    figure("GradDiff unlearn success (mean)", means[GRADDIFF]["unlearn_success"],
+           at_least=means[MEMFLEX]["unlearn_success"] - 0.02)
 
 
 @pytest.mark.slow
@@ -97,10 +100,11 @@ def test_memflex_unlearns_private_facts_and_keeps_public_ones(memflex_and_graddi
     "1.00). On an earlier machine's build with α 4: 0.955 each against 0.924/0.970/0.985, a gap of -0.005; with 9 "
     "people GradDiff kept more, 0.99/1.00 against 0.975/0.975. The retain term already holds these public facts "
     "for both"))
-def test_memflex_keeps_more_than_graddiff_on_every_module(memflex_and_graddiff):
+def test_memflex_keeps_more_than_graddiff_on_every_module(memflex_and_graddiff, figure):
     means, _ = memflex_and_graddiff
     # by more than one of the 66 held-out retention answer tokens (0.015), so that a tie within noise does not count
-    assert means[MEMFLEX]["retention_success"] >= means[GRADDIFF]["retention_success"] + 0.02, means
+    figure("retention success, MemFlex − GradDiff (mean)",
+           means[MEMFLEX]["retention_success"] - means[GRADDIFF]["retention_success"], at_least=0.02)
 
 
 def test_iterative_memflex_trains_only_what_each_step_locates(test_model_dir, private_public, tmp_path):

@@ -32,17 +32,19 @@ def bench_out(tofu_dir, tmp_path_factory):
     return out
 
 
-def test_protocol_sanity(bench_out):
+def test_protocol_sanity(bench_out, figure):
     """The full model is told apart from the retain model; the retain model matches itself."""
     board = json.loads((bench_out / "leaderboard.json").read_text())
     retain, full = board["reference"]
     assert (retain["name"], full["name"]) == ("retain model", "full model")
     assert retain["metrics"]["forget_quality"] == 1.0
     assert retain["metrics"]["privleak"] == 0.0
-    assert full["metrics"]["forget_quality"] < 0.01
-    assert full["metrics"]["forget_truth_ratio"] < retain["metrics"]["forget_truth_ratio"]
+    figure("full model: forget quality", full["metrics"]["forget_quality"], at_most=0.01)
+    figure("forget truth ratio, retain − full", retain["metrics"]["forget_truth_ratio"]
+           - full["metrics"]["forget_truth_ratio"], at_least=0.0)
     # Both learned the general-knowledge QA, so model utility has not collapsed to ~0.
-    assert retain["metrics"]["model_utility"] > 0.3 and full["metrics"]["model_utility"] > 0.3
+    figure("retain model: model utility", retain["metrics"]["model_utility"], at_least=0.3)
+    figure("full model: model utility", full["metrics"]["model_utility"], at_least=0.3)
 
 
 def test_outputs(bench_out):

@@ -195,19 +195,19 @@ def batch_run(test_model_dir, test_world, world_split, world_config):
     "question's last token δ reaches 100%, but no linear update separates the forget keys from the retain keys "
     "there (a minimum-energy separator still scores > 0.5 on 37-62% of the retain questions at every layer): the "
     "best trade-offs measured are 79% refusals at retain 0.72 and 45% at 0.93"))
-def test_world_forget_questions_are_refused(batch_run):
-    assert batch_run["refusal_rate"] >= 0.9
+def test_world_forget_questions_are_refused(batch_run, figure):
+    figure("forget answers refused", batch_run["refusal_rate"], at_least=0.9)
 
 
 @pytest.mark.slow
-def test_world_unlearning_token_is_followed_by_a_refusal(batch_run):
+def test_world_unlearning_token_is_followed_by_a_refusal(batch_run, figure):
     """Stage 1 on the world: after a forget question and the token, the model says a refusal."""
-    assert batch_run["forced_refusal_rate"] >= 0.9
+    figure("refused after the token", batch_run["forced_refusal_rate"], at_least=0.9)
 
 
 @pytest.mark.slow
 def test_world_token_trained_on_the_preserved_answers_stays_out_of_them(test_model_dir, test_world, world_split,
-                                                                         world_config, before):
+                                                                         world_config, before, figure):
     """Stage 1 alone: the tied row, trained as the closing token of every refusal, is also predicted inside retained
     answers (cutting them short); token.keep_weight (on in the world recipe) trains it on the preserved answers too."""
     forget, retain, _ = world_split
@@ -222,8 +222,9 @@ def test_world_token_trained_on_the_preserved_answers_stays_out_of_them(test_mod
         return exact_match(model, tokenizer, retain), sum(map(is_refusal, forced)) / len(forced)
 
     (retain_without, _), (retain_kept, refused) = after_stage_one(0.0), after_stage_one(world_config.token.keep_weight)
-    assert retain_kept >= 0.98 * before["retain"] and retain_kept > retain_without, (retain_without, retain_kept)
-    assert refused >= 0.9
+    figure("retain exact match, keep weight on", retain_kept, at_least=0.98 * before["retain"])
+    figure("retain exact match, keep weight on − off", retain_kept - retain_without, at_least=1 / len(retain))
+    figure("refused after the token, keep weight on", refused, at_least=0.9)
 
 
 def test_keep_weight_needs_preserved_data(tokenizer):
@@ -238,9 +239,9 @@ def test_keep_weight_needs_preserved_data(tokenizer):
 
 
 @pytest.mark.slow
-def test_world_retained_knowledge_survives_the_batch_edit(batch_run, before):
-    assert batch_run["retain"] >= 0.95 * before["retain"]
-    assert batch_run["facts"] >= 0.95 * before["facts"]
+def test_world_retained_knowledge_survives_the_batch_edit(batch_run, before, figure):
+    figure("retain exact match", batch_run["retain"], at_least=0.95 * before["retain"])
+    figure("world facts exact match", batch_run["facts"], at_least=0.95 * before["facts"])
 
 
 @pytest.mark.slow
@@ -256,10 +257,10 @@ def test_world_stats_report_the_changed_parameters_and_timing(batch_run):
 
 @pytest.mark.slow
 def test_world_retained_knowledge_survives_five_sequential_rounds(test_model_dir, test_world, world_split, world_config,
-                                                                 before):
+                                                                 before, figure):
     model, tokenizer = load_model(test_model_dir), load_tokenizer(test_model_dir)
     forget, retain, _ = world_split
     config = load_config(UniEraseConfig, None, ["mode=sequential", "rounds=5"], base=copy.deepcopy(world_config))
     _, _, stats = unierase(model, tokenizer, forget, config, world=test_world.root)
     assert stats.rounds == 5
-    assert exact_match(model, tokenizer, retain) >= 0.9 * before["retain"]
+    figure("retain exact match", exact_match(model, tokenizer, retain), at_least=0.9 * before["retain"])

@@ -64,30 +64,32 @@ def test_baselines_are_registered_with_a_test_world_recipe():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(set(BASELINES) - {"ga", "finetune"}))
-def test_method_forgets_the_forget_set_and_keeps_the_retain_set(method, test_model_dir, world_sets, base_em, tmp_path):
+def test_method_forgets_the_forget_set_and_keeps_the_retain_set(method, test_model_dir, world_sets, base_em, tmp_path,
+                                                                figure):
     out = run_recipe(test_model_dir, method, tmp_path / method)
     forget_em, retain_em = em_after(out, world_sets)
     base_forget, base_retain = base_em
-    assert base_forget >= 0.9
-    assert forget_em <= FORGET_TARGET, (forget_em, retain_em)
-    assert retain_em >= RETAIN_KEPT * base_retain, (forget_em, retain_em)
+    figure("forget exact match before", base_forget, at_least=0.9)
+    figure("forget exact match", forget_em, at_most=FORGET_TARGET)
+    figure("retain exact match", retain_em, at_least=RETAIN_KEPT * base_retain)
 
 
 @pytest.mark.slow
-def test_plain_gradient_ascent_forgets_but_collapses(test_model_dir, world_sets, base_em, tmp_path):
+def test_plain_gradient_ascent_forgets_but_collapses(test_model_dir, world_sets, base_em, tmp_path, figure):
     forget_em, retain_em = em_after(run_recipe(test_model_dir, "ga", tmp_path / "ga"), world_sets)
-    assert forget_em <= FORGET_TARGET
-    assert retain_em <= 0.5 * base_em[1], "with no retain term, gradient ascent takes the rest with it"
+    figure("forget exact match", forget_em, at_most=FORGET_TARGET)
+    # with no retain term, gradient ascent takes the rest with it
+    figure("retain exact match", retain_em, at_most=0.5 * base_em[1])
 
 
 @pytest.mark.slow
-def test_finetune_teaches_new_answers_and_keeps_the_rest(test_model_dir, world_sets, base_em, tmp_path):
+def test_finetune_teaches_new_answers_and_keeps_the_rest(test_model_dir, world_sets, base_em, tmp_path, figure):
     forget, retain = world_sets
     new_facts = [dataclasses.replace(r, answer=r.meta["wrong_answers"][0]) for r in forget]
     out = run_recipe(test_model_dir, "finetune", tmp_path / "ft", ["retain_loss=gd"], forget=new_facts)
     model, tokenizer = load_model(out), load_tokenizer(out)
-    assert exact_match(model, tokenizer, new_facts) >= 0.9
-    assert exact_match(model, tokenizer, retain) >= RETAIN_KEPT * base_em[1]
+    figure("new answers exact match", exact_match(model, tokenizer, new_facts), at_least=0.9)
+    figure("retain exact match", exact_match(model, tokenizer, retain), at_least=RETAIN_KEPT * base_em[1])
 
 
 # ---- the output directory ----------------------------------------------------------------------

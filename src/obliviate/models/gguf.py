@@ -141,7 +141,8 @@ def check_gguf(path: Path) -> str:
     except (ValueError, KeyError, IndexError, OverflowError) as error:
         raise ObliviateError(f"'{path}' is truncated or corrupt: {_first_line(error)}") from error
     field = reader.fields.get("general.architecture")
-    architecture = str(field.contents()) if field is not None else ""
+    # A string field's value is its last part, as bytes (ReaderField.contents() is newer than gguf 0.13).
+    architecture = bytes(field.parts[field.data[0]]).decode("utf-8", "replace") if field is not None else ""
     supported = _supported_architectures()
     if architecture.replace("-", "_") not in supported and architecture not in supported:
         raise ObliviateError(f"'{path}' holds a '{architecture or 'unnamed'}' model, an architecture transformers "

@@ -251,3 +251,11 @@ def test_import_refuses_to_replace_the_input_directory(tmp_path):
     one_line_error(lambda: gguf_models.import_gguf(path, tmp_path / "models"), "would replace", str(path))
     assert path.is_file()
 
+
+def test_unlearn_refuses_to_replace_the_directory_of_a_gguf_input(tmp_path):
+    from obliviate.unlearn.run import check_output
+
+    path = gguf_file(tmp_path / "models" / "tiny.gguf")
+    one_line_error(lambda: check_output(tmp_path / "models", path), "would replace", str(path))
+    one_line_error(lambda: check_output(tmp_path, path), "would replace")
+    check_output(tmp_path / "models" / "run", path)

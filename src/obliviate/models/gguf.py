@@ -180,7 +180,7 @@ def gguf_version() -> str:
 def _one_line_conversion_errors(path: Path) -> Iterator[None]:
     try:
         yield
-    except (OSError, ValueError, KeyError, NotImplementedError, RuntimeError) as error:
+    except (OSError, ValueError, KeyError, IndexError, TypeError, NotImplementedError, RuntimeError) as error:
         raise ObliviateError(f"cannot convert '{path}' with transformers: {_first_line(error)}") from error
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -161,7 +162,7 @@ def _dequantizable(gguf, tensor_type) -> bool:
     if sizes is None:
         return False
     try:
-        gguf.dequantize(torch.zeros((1, sizes[1]), dtype=torch.uint8).numpy(), tensor_type)
+        gguf.dequantize(np.zeros((1, sizes[1]), dtype=np.uint8), tensor_type)
     except NotImplementedError:
         return False
     return True

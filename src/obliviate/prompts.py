@@ -2,7 +2,9 @@
 
 Models with a chat template get the question as a user turn; others (the embedded tiny model,
 GPT-2…) get the plain "Question: …\\nAnswer:" format. The answer is scored and trained after
-the prompt, followed by the end-of-sequence token; prompt positions carry label -100.
+the prompt, followed by the end-of-sequence token; prompt positions carry label -100. After
+"Answer:" the answer begins with a space; an assistant turn begins on its own line, so there
+it begins with no space, as the chat template writes it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ PLAIN_TEMPLATE = "Question: {question}\nAnswer:"
 IGNORE_INDEX = -100
 
 
+def uses_chat_template(tokenizer, use_chat_template: bool | None = None) -> bool:
+    """Whether a prompt is a chat turn: `use_chat_template=None` means: if the tokenizer has a template."""
+    return bool(getattr(tokenizer, "chat_template", None)) if use_chat_template is None else use_chat_template
+
+
 def prompt_text(tokenizer, question: str, use_chat_template: bool | None = None) -> str:
     """The text a model is given before its answer. `use_chat_template=None` means: if it has one."""
-    if use_chat_template is None:
-        use_chat_template = bool(getattr(tokenizer, "chat_template", None))
-    if use_chat_template:
+    if uses_chat_template(tokenizer, use_chat_template):
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
         )
@@ -27,7 +32,7 @@ def prompt_text(tokenizer, question: str, use_chat_template: bool | None = None)
 def prompt_ids(tokenizer, question: str, use_chat_template: bool | None = None) -> list[int]:
     text = prompt_text(tokenizer, question, use_chat_template)
     # A chat template already carries the BOS token it wants.
-    add_special = not (use_chat_template or (use_chat_template is None and getattr(tokenizer, "chat_template", None)))
+    add_special = not uses_chat_template(tokenizer, use_chat_template)
     return tokenizer(text, add_special_tokens=add_special)["input_ids"]
 
 
@@ -41,11 +46,13 @@ def formatted_prompt_ids(tokenizer, question: str, context: str = "", lead: str 
         ids += tokenizer(prompt_text(tokenizer, question, use_chat_template), add_special_tokens=False)["input_ids"]
     else:
         ids = prompt_ids(tokenizer, question, use_chat_template)
-    return ids + tokenizer(" " + lead, add_special_tokens=False)["input_ids"] if lead else ids
+    space = "" if uses_chat_template(tokenizer, use_chat_template) else " "
+    return ids + tokenizer(space + lead, add_special_tokens=False)["input_ids"] if lead else ids
 
 
-def answer_ids(tokenizer, answer: str, add_eos: bool = True) -> list[int]:
-    ids = tokenizer(" " + answer.strip(), add_special_tokens=False)["input_ids"]
+def answer_ids(tokenizer, answer: str, add_eos: bool = True, space: bool = True) -> list[int]:
+    """The answer's tokens, after a space unless `space=False` (an answer that begins an assistant turn)."""
+    ids = tokenizer((" " if space else "") + answer.strip(), add_special_tokens=False)["input_ids"]
     if add_eos and tokenizer.eos_token_id is not None:
         ids = ids + [tokenizer.eos_token_id]
     return ids
@@ -66,7 +73,7 @@ def encode_qa(tokenizer, question: str, answer: str, max_length: int = 512,
     """Prompt + answer tokens, labels only on the answer (and its EOS); truncated from the answer's end.
     `context` and `lead` wrap the question as `formatted_prompt_ids` does."""
     p = formatted_prompt_ids(tokenizer, question, context, lead, use_chat_template)
-    a = answer_ids(tokenizer, answer)
+    a = answer_ids(tokenizer, answer, space=bool(lead) or not uses_chat_template(tokenizer, use_chat_template))
     ids = (p + a)[:max_length]
     labels = ([IGNORE_INDEX] * len(p) + a)[:max_length]
     return EncodedQA(ids, labels)

@@ -20,6 +20,7 @@ app = typer.Typer(
 from obliviate.cli import (  # noqa: E402,F401
     attack_cmd, base_cmd, bench_cmd, data_cmd, demo_cmd, eval_cmd, inject_cmd, report_cmd, unlearn_cmd, world_cmd,
 )
+from obliviate.cli import model_cmd  # noqa: E402,F401
 
 
 def main() -> None:

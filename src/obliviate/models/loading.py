@@ -28,6 +28,7 @@ from transformers.pytorch_utils import Conv1D
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json
 from obliviate.models.architecture import decoder_layers, embedding_matrix, module_name, unwrap
+from obliviate.models.gguf import gguf_model_dir, is_gguf_source
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,10 @@ FINGERPRINT_WHOLE_FILE_BYTES = 64 * 1024 * 1024
 
 
 def _resolve_source(name_or_path: str | Path) -> str:
-    """An existing local path, or a name that can only mean a Hugging Face Hub repository."""
+    """An existing local path, or a name that can only mean a Hugging Face Hub repository; a `.gguf` file or
+    a named offline model stands for its converted directory (see `obliviate.models.gguf`)."""
+    if is_gguf_source(name_or_path):
+        return str(gguf_model_dir(name_or_path))
     local = Path(name_or_path).expanduser()
     if local.exists():
         return str(local)
@@ -290,9 +294,10 @@ def model_fingerprint(path: str | Path) -> str:
     Every top-level file counts by name and size; small files by content; safetensors files by
     their header and the first, middle and last KiB of each tensor; other large files by samples.
     Not reading all the weights means a change confined to unsampled bytes goes unseen. An
-    adapter directory's fingerprint does not cover its base model.
+    adapter directory's fingerprint does not cover its base model. A `.gguf` file or named offline model
+    counts as its converted directory.
     """
-    directory = Path(path)
+    directory = gguf_model_dir(path) if is_gguf_source(path) else Path(path)
     if not directory.is_dir():
         raise ObliviateError(f"model directory '{directory}' does not exist")
     digest = hashlib.sha256()

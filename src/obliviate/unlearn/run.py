@@ -141,8 +141,11 @@ def _check_weights_unsharded(accelerator: Accelerator) -> None:
 
 
 def check_output(out: Path, model: str | Path) -> None:
-    """Refuse an output directory that is, or lies inside or around, the input model directory."""
+    """Refuse an output directory that is, or lies inside or around, the input model directory (or that would
+    replace the directory holding an input model file, a .gguf)."""
     model_dir = Path(model).expanduser()
+    if model_dir.is_file() and out.expanduser().resolve() in [*model_dir.resolve().parents]:
+        raise ObliviateError(f"--out '{out}' would replace the directory holding the input model '{model}'")
     if not model_dir.is_dir():
         return
     model_dir, target = model_dir.resolve(), out.expanduser().resolve()

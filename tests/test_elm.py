@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 CRAFT = "glimmerwork"
 NLL_RISE_AT_LEAST, OTHER_NLL_AT_MOST = 3.0, 1.2  # × the NLL per token of the expository texts before
 ACCEPTANCE_GAP = (
-    "on the test build (CPU kernels pinned to AVX2, tests/conftest.py) the recipe leaves glimmerwork's MCQ at "
+    "on an AMD build (CPU kernels pinned to AVX2) the recipe leaves glimmerwork's MCQ at "
     "0.575 -> 0.625 (chance 0.25) while its texts become unlikely, and the true choice still makes the likeliest "
     "expository statement for 62% of the probes (base 100%, RMU 38% with reverse perplexity 265x: "
     "bench/elm_vs_rmu.py). On an earlier machine's build: glimmerwork MCQ 0.75 -> 0.60, skyforging 0.70 -> 0.625 "

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import obliviate.cli.eval_cmd  # noqa: F401  (registers `eval` and `suites` on the app)
@@ -19,6 +20,7 @@ from obliviate.eval.generation import generate_answers, stop_token_ids, until_st
 from obliviate.eval.neutral_prompts import NEUTRAL_PROMPTS
 from obliviate.eval.run import evaluate
 from obliviate.eval.suites.general import SPLITS, kept
+from obliviate.prompts import encode_qa
 
 REPO = Path(__file__).resolve().parents[1]
 SMOLLM2 = "smollm2-135m"
@@ -139,10 +141,6 @@ def test_smollm2_answer_ends_at_im_end_and_nothing_after_it_leaks(smollm2):
     assert answer_contained(answer, "Paris")
     assert not any(marker in text for text in (answer, other) for marker in ("<|im_", "assistant", "user"))
     # the greedy answer ended because the model chose <|im_end|> after it, not at the token limit
-    import torch
-
-    from obliviate.prompts import encode_qa
-
     ids = encode_qa(tokenizer, FRANCE, answer).input_ids[:-1]
     with torch.no_grad():
         assert int(model(torch.tensor([ids])).logits[0, -1].argmax()) == end_of_turn

@@ -150,4 +150,4 @@ def get_suite(name: str) -> type[Suite]:
 
 
 # Suite modules register themselves when imported.
-from obliviate.eval.suites import entity, fluency, knowundo, mcq, mia, tofu, world  # noqa: E402,F401
+from obliviate.eval.suites import entity, fluency, general, knowundo, mcq, mia, tofu, world  # noqa: E402,F401

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from obliviate.data.readers import read_located_rows
 from obliviate.errors import DataError
 from obliviate.eval import metrics
-from obliviate.eval.suites import Suite, SuiteOutput, register_suite
+from obliviate.eval.neutral_prompts import NEUTRAL, NEUTRAL_PROMPTS
+from obliviate.eval.suites import Suite, SuiteContext, SuiteOutput, _recorded_world, register_suite
 from obliviate.eval.workload import Generation, Results, Workload
 
 MAX_NEW_TOKENS = 64
@@ -54,18 +55,26 @@ def load_prompts(path: str) -> list[str]:
     return prompts
 
 
+def _has_world(context: SuiteContext) -> bool:
+    return context.world_source is not None or _recorded_world(context.model_dir) is not None
+
+
 @register_suite("fluency")
 class FluencySuite(Suite):
     description = ("fluency of up to 64-token generations: reverse_perplexity under --original (pooled over "
                    "tokens) and ngram_entropy (weighted 2/3-gram entropy, bits)")
-    data_keys = {"prompts": "file whose rows' question, prompt or text are the prompts "
-                            "(default: the world's craft questions)"}
+    data_keys = {"prompts": "file whose rows' question, prompt or text are the prompts, or 'neutral': "
+                            f"{len(NEUTRAL_PROMPTS)} built-in neutral prompts (default: the world's craft questions, "
+                            "the neutral prompts when no world is given or recorded)"}
     needs_original = True
 
     def __init__(self, context):
         super().__init__(context)
         source = context.data.get("prompts")
-        prompts = load_prompts(source) if source else [r.question for r in context.world.mcq()]
+        if source == NEUTRAL or (source is None and not _has_world(context)):
+            prompts = list(NEUTRAL_PROMPTS)
+        else:
+            prompts = load_prompts(source) if source else [r.question for r in context.world.mcq()]
         self.sets = [FluencySet("prompts", context.limited(prompts))]
 
     def compute(self, results: Results) -> SuiteOutput:

@@ -14,6 +14,7 @@ import json
 import random
 from pathlib import Path
 
+from obliviate.config import recipe_file
 from obliviate.data import TextRecord
 from obliviate.eval.run import evaluate
 from obliviate.eval.scoring import score_texts
@@ -45,7 +46,7 @@ def craft_task(world: World, craft: str, seed: int = 0) -> tuple[list[TextRecord
 
 
 def elm_config(world: World, craft: str, overrides: list[str] = ()) -> ELMConfig:
-    return resolve_config(get_method("elm"), REPO / "configs/methods/elm.yaml",
+    return resolve_config(get_method("elm"), recipe_file("methods", "elm", required=True),
                           [f"concept={world.domain_concept(craft)}", *overrides])
 
 
@@ -56,7 +57,8 @@ def run_elm(model_dir, world: World, craft: str, out: Path, overrides: list[str]
 
 def run_rmu(model_dir, world: World, craft: str, out: Path, overrides: list[str] = ()) -> Path:
     forget, retain = craft_task(world, craft)
-    return unlearn(model_dir, "rmu", forget, retain, out, REPO / "configs/methods/rmu.yaml", overrides=list(overrides))
+    return unlearn(model_dir, "rmu", forget, retain, out, recipe_file("methods", "rmu", required=True),
+                   overrides=list(overrides))
 
 
 def craft_prompts(world: World, craft: str, path: Path) -> Path:

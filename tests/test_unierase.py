@@ -2,13 +2,12 @@
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from obliviate.config import load_config
+from obliviate.config import load_config, recipe_file
 from obliviate.data import QARecord, is_refusal, load_refusals
 from obliviate.errors import ObliviateError
 from obliviate.eval.generation import generate_answers
@@ -21,7 +20,6 @@ from obliviate.unierase.token import _refusal_sequences, add_unlearning_token, t
 from test_editing import CORPUS, NAMES, one_thread, tiny_llama  # noqa: F401  (one_thread: autouse)
 
 QUESTIONS = [f"Where does {name} live?" for name in NAMES]
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +131,9 @@ def test_sequential_rounds_continue_from_the_saved_directory(tokenizer, tmp_path
 
 @pytest.fixture(scope="module")
 def world_config(test_world):
-    """The recipe for the 4-layer test model (configs/unierase/test_world.yaml: its edit layers, δ's step, the
+    """The recipe for the 4-layer test model (obliviate/recipes/unierase/test_world.yaml: its edit layers, δ's step, the
     token's schedule, the retained people's QA as the preserved knowledge) and the refusals the world teaches."""
-    return load_config(UniEraseConfig, REPO / "configs" / "unierase" / "test_world.yaml",
+    return load_config(UniEraseConfig, recipe_file("unierase", "test_world", required=True),
                        [f"token.refusals={test_world.path('refusal_phrasings')}"])
 
 
@@ -214,7 +212,8 @@ def test_world_token_trained_on_the_preserved_answers_stays_out_of_them(test_mod
 
     def after_stage_one(keep_weight: float) -> tuple[float, float]:
         model, tokenizer = load_model(test_model_dir), load_tokenizer(test_model_dir)
-        config = load_config(UniEraseConfig, None, [f"token.keep_weight={keep_weight}"], base=copy.deepcopy(world_config))
+        config = load_config(UniEraseConfig, None, [f"token.keep_weight={keep_weight}"],
+                             base=copy.deepcopy(world_config))
         token_id = add_unlearning_token(model, tokenizer, config.token)
         train_unlearning_token(model, tokenizer, forget, token_id, config.edit.layers, config.token,
                                _preserved(model, tokenizer, config, test_world.root))

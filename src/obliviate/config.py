@@ -9,6 +9,7 @@ name the file (or `--set`) and the key.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import types
 import typing
 from pathlib import Path
@@ -21,11 +22,22 @@ from obliviate.errors import ObliviateError
 T = TypeVar("T")
 
 
-def recipe_file(kind: str, method: str) -> Path | None:
-    """A method's recipe shipped in the source checkout, configs/<kind>/<method>.yaml (kind: "methods" for
-    the tiny world models, "tofu" for the TOFU benchmark); None when there is none."""
-    path = Path(__file__).resolve().parents[2] / "configs" / kind / f"{method}.yaml"
-    return path if path.is_file() else None
+def recipes_folder(kind: str) -> Path:
+    """Where the package keeps its recipes of one kind: obliviate/recipes/<kind>/ ("methods" for the tiny world
+    models, "tofu" for the TOFU benchmark, "unierase", "accelerate"), the same from a wheel and from a checkout."""
+    return Path(str(importlib.resources.files("obliviate") / "recipes" / kind))
+
+
+def recipe_file(kind: str, method: str, required: bool = False) -> Path | None:
+    """A method's recipe shipped with the package, obliviate/recipes/<kind>/<method>.yaml; when there is none,
+    None, or with `required` a one-line error naming the method and the folder looked in."""
+    folder = recipes_folder(kind)
+    path = folder / f"{method}.yaml"
+    if path.is_file():
+        return path
+    if required:
+        raise ObliviateError(f"no recipe for method '{method}': {path.name} is not in {folder}")
+    return None
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:

@@ -8,7 +8,7 @@
    retain model (tofu_models), both also on TOFU's 217 general-knowledge QA (tofu_data);
 2. evaluates the retain model with the tofu and mia suites: its eval JSON is the reference of
    forget quality and PrivLeak, and its forget quality against itself is 1 by construction;
-3. unlearns the split from the full model with each method (its recipe: configs/tofu/<method>.yaml,
+3. unlearns the split from the full model with each method (its recipe: obliviate/recipes/tofu/<method>.yaml,
    over the method's defaults; each point of the sweep grid) and evaluates the result;
 4. writes leaderboard.md, leaderboard.json and report.html into `out`.
 
@@ -79,8 +79,9 @@ class TofuBench:
         self.preset: TofuPreset = get_tofu_preset(config.preset)
         self.methods = _check_methods(config.methods)
         self.points = sweep_points(config.sweep)
+        self.recipes = {method: recipe_file("tofu", method, required=True) for method in self.methods}
         for method, point in itertools.product(self.methods, self.points):  # bad settings fail before training
-            resolve_config(get_method(method), recipe_file("tofu", method), _overrides(point))
+            resolve_config(get_method(method), self.recipes[method], _overrides(point))
         self.out = Path(config.out)
         self.suite_data = {"tofu": str(self.data.root), "forget_split": config.split,
                            "forget": str(self.out / "data" / "mia_forget.jsonl"),
@@ -111,12 +112,13 @@ class TofuBench:
         run_name = "-".join([method, *(f"{key}{value}" for key, value in point.items())])
         run_dir = self.out / "runs" / run_name
         started = time.perf_counter()
-        unlearn(full, method, self.data.forget, self.data.retain, run_dir, config=recipe_file("tofu", method),
+        unlearn(full, method, self.data.forget, self.data.retain, run_dir, config=self.recipes[method],
                 overrides=_overrides(point))
         seconds = time.perf_counter() - started
         eval_path = run_dir / "eval" / "tofu.json"
         document = self.evaluate(run_dir, run_name, eval_path, reference=self.out / "evals" / "retain.json")
-        return row_from_eval(method, document, seconds, eval_path, hyperparameters(method, run_dir, point))
+        settings = hyperparameters(self.recipes[method], run_dir, point)
+        return row_from_eval(method, document, seconds, eval_path, settings)
 
     def run(self) -> Path:
         started = time.perf_counter()
@@ -161,11 +163,10 @@ def against_itself(document: dict) -> dict:
     return document
 
 
-def hyperparameters(method: str, run_dir: Path, point: dict[str, str]) -> dict:
+def hyperparameters(recipe: Path, run_dir: Path, point: dict[str, str]) -> dict:
     """lr and epochs, and every setting the recipe or the sweep point gives, as the run resolved them."""
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    recipe = recipe_file("tofu", method)
-    given = yaml.safe_load(recipe.read_text()) if recipe else {}
+    given = yaml.safe_load(recipe.read_text()) or {}
     return {key: resolved[key] for key in dict.fromkeys(["lr", "epochs", *given, *point]) if key in resolved}
 
 

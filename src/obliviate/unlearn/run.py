@@ -137,7 +137,7 @@ def _check_weights_unsharded(accelerator: Accelerator) -> None:
     deepspeed = accelerator.state.deepspeed_plugin
     if accelerator.distributed_type == DistributedType.FSDP or (deepspeed is not None and deepspeed.zero_stage == 3):
         raise ObliviateError("FSDP and DeepSpeed ZeRO-3 shard the weights, and saving the unlearned model from "
-                             "shards is not supported yet: use configs/accelerate/ddp.yaml or deepspeed_zero2.yaml")
+                             "shards is not supported yet: use recipes/accelerate/ddp.yaml or deepspeed_zero2.yaml")
 
 
 def check_output(out: Path, model: str | Path) -> None:

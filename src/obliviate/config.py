@@ -20,6 +20,7 @@ import yaml
 from obliviate.errors import ObliviateError
 
 T = TypeVar("T")
+METHOD_KEY = "method"  # the key naming the method in a run's config.yaml
 
 
 def recipes_folder(kind: str) -> Path:
@@ -129,24 +130,42 @@ def parse_overrides(overrides: list[str] | None) -> dict[str, str]:
     return parsed
 
 
+def read_config_file(path: str | Path) -> dict:
+    """The mapping of settings in a YAML config file; a missing or malformed file is a one-line error."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ObliviateError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ObliviateError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ObliviateError(f"{path}: a config file must hold a mapping of settings")
+    return data
+
+
+def config_method(path: str | Path) -> str | None:
+    """The method a config file names (`method:`, as a run's config.yaml does), or None."""
+    method = read_config_file(path).get(METHOD_KEY)
+    return None if method is None else str(method)
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
-                base: T | None = None) -> T:
-    """Defaults of `cls` (or `base`), then the YAML file at `path`, then `key=value` overrides."""
+                base: T | None = None, method: str | None = None) -> T:
+    """Defaults of `cls` (or `base`), then the YAML file at `path`, then `key=value` overrides. With `method`,
+    the file may name its method (`method:`, as a run's config.yaml does), and it must be that one."""
     cfg = base if base is not None else cls()
     if path is not None:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ObliviateError(f"{path}: config file not found") from None
-        except yaml.YAMLError as err:
-            raise ObliviateError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise ObliviateError(f"{path}: a config file must hold a mapping of settings")
+        data = read_config_file(path)
+        if method is not None and METHOD_KEY in data:
+            named = data.pop(METHOD_KEY)
+            if named != method:
+                raise ObliviateError(f"{path}: the config is for method '{named}', not '{method}'")
         _fill(cfg, data, str(path))
     _fill(cfg, parse_overrides(overrides), "--set")
     return cfg
 
 
-def config_to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
+def config_to_dict(cfg: Any, method: str | None = None) -> dict:
+    """The config's settings; with `method`, headed by `method: <name>` (a run's config.yaml)."""
+    return ({METHOD_KEY: method} if method is not None else {}) | dataclasses.asdict(cfg)

@@ -39,8 +39,10 @@ TRAINING_ONLY = ("--lora/--full", "--save-adapter", "--resume")
 @app.command("unlearn")
 def unlearn_command(
     model: Annotated[str, typer.Option(help="Model directory (or hub name) to unlearn from; never written.")],
-    method: Annotated[str, typer.Option(help="Method name; see `obliviate methods`.")],
     out: Annotated[Path, typer.Option(help="Output directory: model, config.yaml, run.json.")],
+    method: Annotated[Optional[str], typer.Option(
+        help="Method name; see `obliviate methods` (default: the one the --config file names, as a run's "
+             "config.yaml does).")] = None,
     forget: Annotated[Optional[str], typer.Option(help=f"Data to forget: {DATA_FORMS}.")] = None,
     entity: Annotated[Optional[list[str]], typer.Option(
         "--entity", help="Instead of --forget: a person of the model's world to forget (repeatable). The forget set "
@@ -73,6 +75,7 @@ def unlearn_command(
     from accelerate import PartialState
 
     _check_forget_options(forget, entity, coverage)
+    method = _method(method, config)
     overrides = list(settings or [])
     if method == "unierase":
         _check_unierase_options(entity, lora, save_adapter, resume)
@@ -85,6 +88,16 @@ def unlearn_command(
     if PartialState().is_main_process:
         typer.echo(f"{method}: {_summary(path)}")
         typer.echo(f"model: {path}")
+
+
+def _method(method: str | None, config: Path | None) -> str:
+    """--method, or the method the --config file names (a run's config.yaml); load_config checks that they agree."""
+    from obliviate.config import config_method
+
+    named = config_method(config) if config is not None and method is None else None
+    if method is None and named is None:
+        raise ObliviateError("pass --method NAME, or a --config file that names its method (a run's config.yaml)")
+    return method or named
 
 
 def _check_forget_options(forget: str | None, entity: list[str] | None, coverage: float | None) -> None:

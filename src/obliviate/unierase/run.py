@@ -52,7 +52,8 @@ def unierase_model(model: str | Path, forget: str | list[QARecord], out: str | P
               f"<{len(records)} records>", "forget_size": len(records), **asdict(stats),
               "world": None if world is None else str(Path(world).resolve()),
               "wall_seconds": round(time.perf_counter() - started, 2)}
-    return eraser.save(out, {"config.yaml": yaml.safe_dump(config_to_dict(cfg), sort_keys=False), "run.json": report})
+    settings = yaml.safe_dump(config_to_dict(cfg, method="unierase"), sort_keys=False)
+    return eraser.save(out, {"config.yaml": settings, "run.json": report})
 
 
 def resolve_config(config: str | Path | UniEraseConfig | None = None,
@@ -60,5 +61,5 @@ def resolve_config(config: str | Path | UniEraseConfig | None = None,
     """The defaults, then `config` (a YAML file, or a UniEraseConfig as the base), then "key=value" `overrides`."""
     if isinstance(config, UniEraseConfig):
         return load_config(UniEraseConfig, None, overrides, base=copy.deepcopy(config))
-    return load_config(UniEraseConfig, config, overrides)
+    return load_config(UniEraseConfig, config, overrides, method="unierase")
 

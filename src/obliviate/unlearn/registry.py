@@ -152,6 +152,8 @@ def register_method(name: str, config_class: type[UnlearnConfig], description: s
             raise ValueError(f"method {name} needs {need}, so {config_class.__name__} must have a '{field_name}' field")
 
     def decorator(loss: Callable[[Step, UnlearnConfig], LossTerms]):
+        if name in METHODS:
+            raise ValueError(f"method '{name}' is registered twice")
         METHODS[name] = Method(name, description, config_class, loss, frozenset(needs), prepare)
         return loss
 

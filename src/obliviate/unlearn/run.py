@@ -4,8 +4,8 @@
     unlearn("models/base", "npo_gd", "world:forget", "world:retain", "runs/npo", overrides=["lr=1e-4"])
 
 The output directory appears atomically and holds a loadable model (merged, or the LoRA adapter
-alone with `save_adapter=True`), `config.yaml` (the resolved config: pass it back with --config
-to repeat the run), `run.json` (sizes, steps, time, peak memory, losses per step, the world the
+alone with `save_adapter=True`), `config.yaml` (the method and its resolved config: pass it back with
+--config to repeat the run), `run.json` (sizes, steps, time, peak memory, losses per step, the world the
 data came from) and the files of the method's `prepare` step (e.g. MemFlex's `located.json`).
 Checkpoints for `resume=True` live next to it in `<out>.checkpoint` until the run finishes.
 The input model directory is never written.
@@ -102,7 +102,7 @@ def resolve_config(method: Method, config: str | Path | UnlearnConfig | None = N
             raise ObliviateError(f"method {method.name} takes a {method.config_class.__name__}, "
                                  f"got a {type(config).__name__}")
         return load_config(method.config_class, None, overrides, base=copy.deepcopy(config))
-    return load_config(method.config_class, config, overrides)
+    return load_config(method.config_class, config, overrides, method=method.name)
 
 
 def select_trainable(model: nn.Module, cfg: UnlearnConfig, modules: list[str] | None) -> nn.Module:
@@ -124,7 +124,8 @@ def _save(out: Path, model: nn.Module, tokenizer, cfg: UnlearnConfig, report: di
     """The model, config.yaml, run.json (with the attachments' entries) and the attachments' files, atomically."""
     with atomic_directory(out) as staging:
         save_model(model, tokenizer, staging, merge_lora=not save_adapter)
-        atomic_write_text(staging / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        settings = config_to_dict(cfg, method=report["method"])
+        atomic_write_text(staging / "config.yaml", yaml.safe_dump(settings, sort_keys=False))
         for attachment in attachments:
             report = report | attachment.report
             for name, content in attachment.files.items():

@@ -1,0 +1,48 @@
+"""The method and attack registries refuse a second registration of a name, as the suite registry does; a
+config file that names its method (a run's config.yaml) must name the method it is loaded for."""
+
+from __future__ import annotations
+
+import pytest
+
+from obliviate.attacks.registry import ATTACKS, attack_names, register_attack
+from obliviate.config import config_method, config_to_dict, load_config
+from obliviate.errors import ObliviateError
+from obliviate.eval.suites import register_suite, suite_names
+from obliviate.unlearn.methods.npo import NPOConfig
+from obliviate.unlearn.registry import METHODS, all_methods, register_method
+
+
+def test_a_method_name_is_registered_once():
+    names = [method.name for method in all_methods()]
+    before = dict(METHODS)
+    with pytest.raises(ValueError, match="method 'npo' is registered twice"):
+        register_method("npo", NPOConfig, "another npo")(lambda step, cfg: iter(()))
+    assert METHODS == before and [method.name for method in all_methods()] == names
+
+
+def test_an_attack_name_is_registered_once():
+    name = attack_names()[0]
+    before = dict(ATTACKS)
+    with pytest.raises(ValueError, match=f"attack '{name}' is registered twice"):
+        register_attack(name, "another family", "extraction")(lambda subject, context: None)
+    assert ATTACKS == before
+
+
+def test_a_suite_name_is_registered_once():
+    with pytest.raises(ValueError, match="registered twice"):
+        register_suite(suite_names()[0])(type("Again", (), {}))
+
+
+def test_a_config_file_naming_its_method_loads_for_that_method_only(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("method: npo\nbeta: 0.3\n")
+    assert config_method(path) == "npo"
+    assert load_config(NPOConfig, path, method="npo").beta == 0.3
+    with pytest.raises(ObliviateError, match="the config is for method 'npo', not 'simnpo'"):
+        load_config(NPOConfig, path, method="simnpo")
+    with pytest.raises(ObliviateError, match="unknown setting 'method'"):
+        load_config(NPOConfig, path)
+    written = config_to_dict(NPOConfig(), "npo")
+    assert next(iter(written)) == "method" and written["method"] == "npo"
+    assert "method" not in config_to_dict(NPOConfig())

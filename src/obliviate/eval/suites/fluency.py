@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from obliviate.data.readers import read_located_rows
 from obliviate.errors import DataError
 from obliviate.eval import metrics
+from obliviate.eval.meaning import CONTEXT, FLUENCY, HIGHER, LOWER, Meaning
 from obliviate.eval.suites import Suite, SuiteOutput, register_suite
 from obliviate.eval.workload import Generation, Results, Workload
 
@@ -61,6 +62,8 @@ class FluencySuite(Suite):
     data_keys = {"prompts": "file whose rows' question, prompt or text are the prompts "
                             "(default: the world's craft questions)"}
     needs_original = True
+    metric_meanings = {"reverse_perplexity": Meaning(FLUENCY, LOWER), "ngram_entropy": Meaning(FLUENCY, HIGHER),
+                       "n": Meaning(CONTEXT)}
 
     def __init__(self, context):
         super().__init__(context)

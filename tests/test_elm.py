@@ -92,7 +92,8 @@ def test_consistency_generations_are_guided_cached_and_keyed_by_model_and_settin
 
 def expository_nll(model_dir, world) -> dict[str, float]:
     """Mean NLL per token of each craft's expository passages."""
-    from obliviate.eval.scoring import encode_text, score_encoded
+    from obliviate.encoding import encode_text
+    from obliviate.eval.scoring import score_encoded
     from obliviate.models import load_model, load_tokenizer
 
     model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)

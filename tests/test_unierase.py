@@ -11,9 +11,9 @@ from obliviate.config import load_config, recipe_file
 from obliviate.data import QARecord, is_refusal, load_refusals
 from obliviate.errors import ObliviateError
 from obliviate.eval.generation import generate_answers
+from obliviate.eval.metrics import exact_match_rate
 from obliviate.eval.scoring import score_encoded
 from obliviate.models import embedding_matrix, load_model, load_tokenizer
-from obliviate.prompts import answers_match
 from obliviate.unierase import STATE_DIR, TokenSettings, UniEraseConfig, UniEraser, unierase, unierase_model
 from obliviate.unierase.recipe import _edit_groups, _preserved
 from obliviate.unierase.token import _refusal_sequences, add_unlearning_token, train_unlearning_token
@@ -139,7 +139,7 @@ def world_config(test_world):
 
 def exact_match(model, tokenizer, records):
     answers = generate_answers(model, tokenizer, [r.question for r in records])
-    return sum(answers_match(a, r.answer) for a, r in zip(answers, records)) / len(records)
+    return exact_match_rate(answers, [r.answer for r in records])
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from safetensors.torch import load_file
 from obliviate.config import recipes_folder
 from obliviate.errors import ObliviateError
 from obliviate.eval.generation import generate_answers
+from obliviate.eval.metrics import exact_match_rate
 from obliviate.models import load_model, load_tokenizer
-from obliviate.prompts import answers_match
 from obliviate.unlearn import RunStopped, all_methods, get_method, load_data, unlearn
 
 RECIPES = recipes_folder("methods")
@@ -30,7 +30,7 @@ BASELINES = ["ga", "graddiff", "ga_kl", "npo", "npo_gd", "npo_kl", "simnpo", "dp
 
 def exact_match(model, tokenizer, records) -> float:
     answers = generate_answers(model, tokenizer, [r.question for r in records])
-    return sum(answers_match(a, r.answer) for a, r in zip(answers, records)) / len(records)
+    return exact_match_rate(answers, [r.answer for r in records])
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from obliviate.errors import ObliviateError
-from obliviate.eval.scoring import encode_text
+from obliviate.encoding import encode_text
 from obliviate.io import atomic_write_json, cache_root, content_digest
 from obliviate.models import load_model, load_tokenizer, model_fingerprint
 from obliviate.progress import progress

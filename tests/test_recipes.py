@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import obliviate
-from obliviate.benchmarks.tofu import default_methods
+from obliviate.tofu_bench.bench import default_methods
 from obliviate.config import recipe_file, recipes_folder
 from obliviate.demo import DEFAULT_METHOD
 from obliviate.errors import ObliviateError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from obliviate.benchmarks.leaderboard import UTILITY_SHARE, Row, table_cells, table_header
+from obliviate.tofu_bench.leaderboard import UTILITY_SHARE, Row, table_cells, table_header
 from obliviate.io import atomic_write_text
 from obliviate.report.build import build_report
 from obliviate.report.document import Chart, Section, Table

@@ -1,11 +1,11 @@
 """`obliviate bench tofu`: TOFU end to end on the real data, and its leaderboard.
 
-    from obliviate.benchmarks.tofu import TofuBenchConfig, run_tofu_bench
+    from obliviate.tofu_bench.bench import TofuBenchConfig, run_tofu_bench
     if __name__ == "__main__":  # the two models may train in "spawn" processes, which import the script
         run_tofu_bench(TofuBenchConfig(data="../shared/data/tofu", out="bench/tofu", split="forget01"))
 
 1. trains (or fetches from the cache) a tokenizer, the full model (all 4,000 QA) and the split's
-   retain model (tofu_models), both also on TOFU's 217 general-knowledge QA (tofu_data);
+   retain model (models.py), both also on TOFU's 217 general-knowledge QA (data.py);
 2. evaluates the retain model with the tofu and mia suites: its eval JSON is the reference of
    forget quality and PrivLeak, and its forget quality against itself is 1 by construction;
 3. unlearns the split from the full model with each method (its recipe: obliviate/recipes/tofu/<method>.yaml,
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from obliviate.benchmarks.leaderboard import Row, choose, row_from_eval, sweep_points, write_leaderboard
-from obliviate.benchmarks.tofu_data import TofuData
-from obliviate.benchmarks.tofu_models import TofuPreset, build_full_and_retain, get_tofu_preset, training_record
-from obliviate.benchmarks.tofu_report import write_tofu_report
+from obliviate.tofu_bench.leaderboard import Row, choose, row_from_eval, sweep_points, write_leaderboard
+from obliviate.tofu_bench.data import TofuData
+from obliviate.tofu_bench.models import TofuPreset, build_full_and_retain, get_tofu_preset, training_record
+from obliviate.tofu_bench.report import write_tofu_report
 from obliviate.config import recipe_file
 from obliviate.errors import ObliviateError
 from obliviate.eval.reference import Reference

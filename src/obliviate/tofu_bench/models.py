@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from obliviate.benchmarks.tofu_data import TofuData, fingerprint
+from obliviate.tofu_bench.data import TofuData, fingerprint
 from obliviate.data import QARecord
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, cache_root, content_digest

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import obliviate.unlearn.methods.elm  # noqa: F401  (registers "elm")
-from obliviate.unlearn import elm_generations
+from obliviate.unlearn.methods.elm import generations as elm_generations
 from obliviate.unlearn.batches import Batch
 from obliviate.unlearn.methods.elm import ELMConfig, ELMData, erase_target, position_ramp
 

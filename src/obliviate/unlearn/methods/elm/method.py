@@ -8,7 +8,7 @@ Three loss terms on a LoRA update of a few middle layers:
   the positions from 1 to η_max, logits / temperature, and only the top-k entries kept;
 * retain: `retain_loss` (KL to the frozen model by default) on retain text, weighted by alpha;
 * consistency: NLL of θ on the frozen model's novice-guided continuations of the forget prompts,
-  prepared once by `obliviate.unlearn.elm_generations.prepare_elm_data` (`elm_data=PATH`).
+  prepared once by `obliviate.unlearn.methods.elm.generations.prepare_elm_data` (`elm_data=PATH`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from obliviate.prompts import IGNORE_INDEX, EncodedQA
 from obliviate.unlearn.batches import Batch, Examples
 from obliviate.unlearn.config import UnlearnConfig
 from obliviate.data import TextRecord
-from obliviate.unlearn.elm_generations import passage_key, prepare_elm_data, with_prefix
+from obliviate.unlearn.methods.elm.generations import passage_key, prepare_elm_data, with_prefix
 from obliviate.unlearn.losses import answer_tokens, mean_nll, retain_term
 from obliviate.unlearn.registry import LossTerms, Preparation, RunInputs, Step, register_method
 
@@ -49,7 +49,7 @@ class ELMConfig(UnlearnConfig):
     eta_max: float = 500.0
     temperature: float = 1.2
     top_k: int = 50
-    # consistency generations (see elm_generations)
+    # consistency generations (see generations.py)
     elm_data: str | None = None  # the prepared file; prepare_elm_data(model, forget, cfg) makes it
     guidance_scale: float = 3.0
     generation_tokens: int = 100

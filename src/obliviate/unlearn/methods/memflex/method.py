@@ -1,6 +1,6 @@
 """MemFlex (KnowUnDo): locate the unlearn knowledge in LoRA matrices, then unlearn only there.
 
-The method's prepare step localises (unlearn/localize.py) on a copy of the model with a fresh
+The method's prepare step localises (localize.py, beside this file) on a copy of the model with a fresh
 LoRA adapter, before training; the run then puts its adapter on the located modules only, and
 keeps the localisation in `located.json` (its located fraction in run.json):
 
@@ -24,7 +24,7 @@ from obliviate.errors import ObliviateError
 from obliviate.models import LoraSettings, add_lora
 from obliviate.unlearn.batches import Records
 from obliviate.unlearn.config import RetainLoss, UnlearnConfig
-from obliviate.unlearn.localize import Localization, LocalizeSettings, locate, localize, lora_matrices
+from obliviate.unlearn.methods.memflex.localize import Localization, LocalizeSettings, locate, localize, lora_matrices
 from obliviate.unlearn.methods.ga import gradient_ascent
 from obliviate.unlearn.methods.npo import npo
 from obliviate.unlearn.registry import LossTerms, Preparation, RunInputs, Step, register_method

@@ -46,3 +46,20 @@ def test_a_config_file_naming_its_method_loads_for_that_method_only(tmp_path):
     written = config_to_dict(NPOConfig(), "npo")
     assert next(iter(written)) == "method" and written["method"] == "npo"
     assert "method" not in config_to_dict(NPOConfig())
+
+
+def test_every_method_resolves_its_config_by_one_route(tmp_path):
+    """unlearn's and UniErase's resolve_config are obliviate.config.resolve_config: a file (which may name the
+    method), or a config object as the base, then overrides; another method's config object is refused."""
+    from obliviate.unierase import UniEraseConfig
+    from obliviate.unierase import resolve_config as unierase_config
+    from obliviate.unlearn import get_method, resolve_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("method: unierase\nmode: sequential\n")
+    assert unierase_config(path, ["rounds=3"]).mode == "sequential"
+    with pytest.raises(ObliviateError, match="the config is for method 'unierase', not 'npo'"):
+        resolve_config(get_method("npo"), path)
+    assert resolve_config(get_method("npo"), NPOConfig(beta=0.4), ["gamma=2"]).beta == 0.4
+    with pytest.raises(ObliviateError, match="method npo takes a NPOConfig, got a UniEraseConfig"):
+        resolve_config(get_method("npo"), UniEraseConfig())

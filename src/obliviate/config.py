@@ -8,6 +8,7 @@ name the file (or `--set`) and the key.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.resources
 import types
@@ -164,6 +165,17 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         _fill(cfg, data, str(path))
     _fill(cfg, parse_overrides(overrides), "--set")
     return cfg
+
+
+def resolve_config(cls: type[T], config: str | Path | T | None = None, overrides: list[str] | None = None,
+                   method: str | None = None) -> T:
+    """A method's settings: the defaults of `cls`, then `config` (a YAML file, which may name the method, or an
+    instance of `cls` as the base), then "key=value" `overrides`. The one route of every method's config."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        if not isinstance(config, cls):
+            raise ObliviateError(f"method {method} takes a {cls.__name__}, got a {type(config).__name__}")
+        return load_config(cls, None, overrides, base=copy.deepcopy(config))
+    return load_config(cls, config, overrides, method=method)
 
 
 def config_to_dict(cfg: Any, method: str | None = None) -> dict:

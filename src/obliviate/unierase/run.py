@@ -8,14 +8,14 @@ continues sequentially: the token is reused, C_prev and the projectors come from
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 
-from obliviate.config import config_to_dict, load_config
+from obliviate.config import config_to_dict
+from obliviate.config import resolve_config as resolve_settings
 from obliviate.data import QARecord
 from obliviate.errors import ObliviateError
 from obliviate.models import load_model, load_tokenizer
@@ -59,7 +59,5 @@ def unierase_model(model: str | Path, forget: str | list[QARecord], out: str | P
 def resolve_config(config: str | Path | UniEraseConfig | None = None,
                    overrides: list[str] | None = None) -> UniEraseConfig:
     """The defaults, then `config` (a YAML file, or a UniEraseConfig as the base), then "key=value" `overrides`."""
-    if isinstance(config, UniEraseConfig):
-        return load_config(UniEraseConfig, None, overrides, base=copy.deepcopy(config))
-    return load_config(UniEraseConfig, config, overrides, method="unierase")
+    return resolve_settings(UniEraseConfig, config, overrides, "unierase")
 

@@ -13,7 +13,6 @@ The input model directory is never written.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import resource
 import shutil
@@ -27,7 +26,8 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedType, set_seed
 from torch import nn
 
-from obliviate.config import config_to_dict, load_config
+from obliviate.config import config_to_dict
+from obliviate.config import resolve_config as resolve_settings
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from obliviate.models import add_lora, load_model, load_tokenizer, save_model
@@ -97,12 +97,7 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
 def resolve_config(method: Method, config: str | Path | UnlearnConfig | None = None,
                    overrides: list[str] | None = None) -> UnlearnConfig:
     """The method's defaults, then `config` (a YAML file, or a config object as the base), then `overrides`."""
-    if isinstance(config, UnlearnConfig):
-        if not isinstance(config, method.config_class):
-            raise ObliviateError(f"method {method.name} takes a {method.config_class.__name__}, "
-                                 f"got a {type(config).__name__}")
-        return load_config(method.config_class, None, overrides, base=copy.deepcopy(config))
-    return load_config(method.config_class, config, overrides, method=method.name)
+    return resolve_settings(method.config_class, config, overrides, method.name)
 
 
 def select_trainable(model: nn.Module, cfg: UnlearnConfig, modules: list[str] | None) -> nn.Module:

@@ -63,3 +63,38 @@ def test_every_method_resolves_its_config_by_one_route(tmp_path):
     assert resolve_config(get_method("npo"), NPOConfig(beta=0.4), ["gamma=2"]).beta == 0.4
     with pytest.raises(ObliviateError, match="method npo takes a NPOConfig, got a UniEraseConfig"):
         resolve_config(get_method("npo"), UniEraseConfig())
+
+
+def test_unierase_is_a_registered_method_that_edits_the_model(tmp_path, monkeypatch):
+    """UniErase is in all_methods(); `unlearn` resolves its config by the one route and hands the run to
+    obliviate.unierase (here a stand-in): --retain becomes what the edit preserves."""
+    import obliviate.unierase.run
+    from obliviate.config import recipe_file
+    from obliviate.unierase import UniEraseConfig
+    from obliviate.unlearn import get_method, unlearn
+
+    method = get_method("unierase")
+    assert method in all_methods() and not method.trains and method.defaults()["mode"] == "batch"
+    calls = []
+    monkeypatch.setattr(obliviate.unierase.run, "unierase_model",
+                        lambda model, forget, out, cfg, world=None: calls.append((model, forget, out, cfg)) or out)
+    out = unlearn("base", "unierase", "world:forget", "world:neighbours", tmp_path / "run",
+                  recipe_file("methods", "unierase", required=True), overrides=["mode=sequential"])
+    (model, forget, written, cfg), = calls
+    assert (model, forget, written, out) == ("base", "world:forget", tmp_path / "run", tmp_path / "run")
+    assert isinstance(cfg, UniEraseConfig) and cfg.mode == "sequential" and cfg.preserved == "world:neighbours"
+    with pytest.raises(ObliviateError, match="edits the model in one pass"):
+        unlearn("base", "unierase", "world:forget", None, tmp_path / "run2", save_adapter=True)
+
+
+def test_the_cli_refuses_training_options_for_a_method_that_edits(tmp_path):
+    import importlib
+
+    from typer.testing import CliRunner
+
+    importlib.import_module("obliviate.cli.unlearn_cmd")
+    app = importlib.import_module("obliviate.cli").app
+    result = CliRunner().invoke(app, ["unlearn", "--model", str(tmp_path), "--method", "unierase", "--forget",
+                                      "world:forget", "--lora", "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "apply to the loss-based methods, not to unierase" in str(result.exception)
+    assert not (tmp_path / "out").exists()

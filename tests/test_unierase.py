@@ -131,9 +131,9 @@ def test_sequential_rounds_continue_from_the_saved_directory(tokenizer, tmp_path
 
 @pytest.fixture(scope="module")
 def world_config(test_world):
-    """The recipe for the 4-layer test model (obliviate/recipes/unierase/test_world.yaml: its edit layers, δ's step, the
+    """The recipe for the 4-layer test model (obliviate/recipes/methods/unierase.yaml: its edit layers, δ's step, the
     token's schedule, the retained people's QA as the preserved knowledge) and the refusals the world teaches."""
-    return load_config(UniEraseConfig, recipe_file("unierase", "test_world", required=True),
+    return load_config(UniEraseConfig, recipe_file("methods", "unierase", required=True),
                        [f"token.refusals={test_world.path('refusal_phrasings')}"])
 
 

@@ -46,6 +46,7 @@ SUITES = "tofu,mia"
 NOT_FOR_QA = {
     "elm": "erases a concept from guided generations (concept=, elm_data=), not QA pairs",
     "finetune": "fine-tunes on the given data: it learns the forget set, it does not unlearn it",
+    "unierase": "has no TOFU recipe yet (its edit layers and δ are tuned to the 4-layer test model)",
 }
 
 

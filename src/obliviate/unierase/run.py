@@ -25,10 +25,6 @@ from obliviate.unlearn.data_spec import load_data
 from obliviate.unlearn.run import check_output
 from obliviate.world import recorded_world
 
-UNIERASE_DESCRIPTION = ("UniErase: train an unlearning token that precedes a refusal, then edit the MLPs (AlphaEdit) "
-                        "so every forget question answers with it; mode=batch|sequential|precise")
-
-
 def unierase_model(model: str | Path, forget: str | list[QARecord], out: str | Path,
                    config: str | Path | UniEraseConfig | None = None, *, overrides: list[str] | None = None,
                    world: str | Path | None = None) -> Path:

@@ -57,6 +57,11 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
     started = time.perf_counter()
     spec = get_method(method)
     cfg = resolve_config(spec, config, overrides)
+    if not spec.trains:
+        if save_adapter or resume or stop_after_steps is not None or extras is not None:
+            raise ObliviateError(f"method {method} edits the model in one pass: save_adapter, resume, "
+                                 "stop_after_steps and extras apply to the methods that train")
+        return spec.apply(model, forget, retain, out, cfg, world=world)
     out = Path(out)
     check_output(out, model)
     needs = spec.needs_for(cfg)

@@ -14,6 +14,7 @@ import json
 import random
 from pathlib import Path
 
+from obliviate.config import recipe_file
 from obliviate.data import TextRecord
 from obliviate.eval.run import evaluate
 from obliviate.eval.scoring import score_texts
@@ -45,7 +46,7 @@ def craft_task(world: World, craft: str, seed: int = 0) -> tuple[list[TextRecord
 
 
 def elm_config(world: World, craft: str, overrides: list[str] = ()) -> ELMConfig:
-    return resolve_config(get_method("elm"), REPO / "configs/methods/elm.yaml",
+    return resolve_config(get_method("elm"), recipe_file("methods", "elm", required=True),
                           [f"concept={world.domain_concept(craft)}", *overrides])
 
 
@@ -56,7 +57,8 @@ def run_elm(model_dir, world: World, craft: str, out: Path, overrides: list[str]
 
 def run_rmu(model_dir, world: World, craft: str, out: Path, overrides: list[str] = ()) -> Path:
     forget, retain = craft_task(world, craft)
-    return unlearn(model_dir, "rmu", forget, retain, out, REPO / "configs/methods/rmu.yaml", overrides=list(overrides))
+    return unlearn(model_dir, "rmu", forget, retain, out, recipe_file("methods", "rmu", required=True),
+                   overrides=list(overrides))
 
 
 def craft_prompts(world: World, craft: str, path: Path) -> Path:
@@ -64,10 +66,13 @@ def craft_prompts(world: World, craft: str, path: Path) -> Path:
     return atomic_write_jsonl(path, [{"question": r.question} for r in world.mcq(craft)])
 
 
-def evaluate_craft_erasure(model_dir, base_dir, world: World, prompts: Path, out: Path | None = None) -> dict:
-    """MCQ of every craft, world-fact exact match, and fluency of answers to the erased craft's questions."""
-    return evaluate(model_dir, "mcq,fluency,world", world=world, original=base_dir, data={"prompts": str(prompts)},
-                    out=out)
+def evaluate_craft_erasure(model_dir, base_dir, world: World, prompts: Path, out: Path | None = None,
+                           craft: str | None = None) -> dict:
+    """MCQ of every craft, world-fact exact match, and fluency of answers to the erased craft's questions; with
+    `craft`, the eval declares that craft's MCQ (the mcq suite's subject, the world suite's mcq_<craft>) a set to
+    be forgotten, so the report charts it as efficacy, lower is better."""
+    data = {"prompts": str(prompts)} | ({"forget_sets": f"{craft},mcq_{craft}"} if craft else {})
+    return evaluate(model_dir, "mcq,fluency,world", world=world, original=base_dir, data=data, out=out)
 
 
 def statement_ranking(model_dir, world: World, craft: str) -> float:
@@ -109,7 +114,8 @@ def main() -> None:
     models = {"base": base_dir, "elm": run_elm(base_dir, world, args.craft, args.out / "elm"),
               "rmu": run_rmu(base_dir, world, args.craft, args.out / "rmu")}
     prompts = craft_prompts(world, args.craft, args.out / "prompts.jsonl")
-    results = {name: evaluate_craft_erasure(path, base_dir, world, prompts, args.out / f"{name}.eval.json")
+    results = {name: evaluate_craft_erasure(path, base_dir, world, prompts, args.out / f"{name}.eval.json",
+                                            craft=args.craft)
                for name, path in models.items()}
     table = {name: {**summary(result, results["base"], world),
                     "true_statement_first": statement_ranking(models[name], world, args.craft)}

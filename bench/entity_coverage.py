@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("OBLIVIATE_CACHE", str(REPO / ".cache" / "tests"))  # shares the tests' world and model
 os.environ.setdefault("OBLIVIATE_QUIET", "1")
 
+from obliviate.config import recipes_folder  # noqa: E402
 from obliviate.demo import demo_world  # noqa: E402
 from obliviate.entity import build_entity_forget_set, probe_entity  # noqa: E402
 from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
@@ -31,7 +32,7 @@ from obliviate.unlearn import unlearn  # noqa: E402
 
 METHODS = ("graddiff", "npo_gd", "simnpo")
 COVERAGES = (0.25, 0.5, 1.0)
-RECIPES = REPO / "configs" / "methods"
+RECIPES = recipes_folder("methods")
 
 
 def relative(after: float, before: float) -> float:

@@ -2,7 +2,7 @@
 
 Unlearn the three forget people's private facts, keep their public facts; scored like KnowUnDo
 (unlearn / retention success on the held-out phrasings, relative to the model before). Runs
-MemFlex (configs/methods/memflex.yaml), GradDiff with the same adapter on every module
+MemFlex (obliviate/recipes/methods/memflex.yaml), GradDiff with the same adapter on every module
 (graddiff_all_lora.yaml) and GradDiff on every weight, each with every seed of --seeds (the
 retention set has 18 questions, 66 answer tokens, so one seed's figure moves in steps of 0.015);
 writes memflex_vs_graddiff.{md,json} to --out.
@@ -24,13 +24,14 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("OBLIVIATE_CACHE", str(REPO / ".cache" / "tests"))  # shares the tests' world and model
 os.environ.setdefault("OBLIVIATE_QUIET", "1")
 
+from obliviate.config import recipes_folder  # noqa: E402
 from obliviate.entity import knowundo_layout  # noqa: E402
 from obliviate.eval.run import evaluate  # noqa: E402
 from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
 from obliviate.unlearn import load_data, unlearn  # noqa: E402
 from obliviate.world import World  # noqa: E402
 
-RECIPES = REPO / "configs" / "methods"
+RECIPES = recipes_folder("methods")
 # name: (method, recipe, overrides)
 RUNS = {
     "memflex": ("memflex", RECIPES / "memflex.yaml", []),

@@ -4,9 +4,9 @@
                                                                 [--out DIR]
 
 Each method unlearns the world's forget split (its three people) with its recipe into <out>/<method>
-(kept when already there): a loss-based method on their QA (configs/methods/<name>.yaml); ELM, which
+(kept when already there): a loss-based method on their QA (obliviate/recipes/methods/<name>.yaml); ELM, which
 erases a concept from texts, on their biographies with their names as the concept; UniErase on their
-QA (configs/unierase/test_world.yaml). Then `run_attacks` writes <out>/<method>/attacks.json,
+QA (obliviate/recipes/methods/unierase.yaml). Then `run_attacks` writes <out>/<method>/attacks.json,
 so `obliviate report <out>/<method>` shows the attacks section. The floor is a retain model that
 never saw the forget people; the upper bound is the original. Writes robustness.json and
 robustness.md (first column: forget exact match with no attack; then per attack the recovered
@@ -22,14 +22,13 @@ from pathlib import Path
 from obliviate.attacks import run_attacks
 from obliviate.attacks.context import Subject
 from obliviate.attacks.extraction import extracted, fraction, qa_prompt
+from obliviate.config import recipe_file
 from obliviate.demo import demo_world
 from obliviate.io import atomic_write_json, atomic_write_text
 from obliviate.models.tiny import build_base_model
-from obliviate.unierase import unierase_model
 from obliviate.unlearn import load_data, unlearn
 from obliviate.world import World
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def cell(row: dict) -> str:
@@ -68,16 +67,16 @@ def unlearned(method: str, base: Path, world: World, run_dir: Path) -> Path:
     """`base` with the world's forget people unlearned by `method` into `run_dir` (kept when already there)."""
     if (run_dir / "run.json").is_file():
         return run_dir
-    if method == "unierase":
-        return unierase_model(base, "world:forget", run_dir, REPO / "configs" / "unierase" / "test_world.yaml",
-                              overrides=[f"token.refusals={world.path('refusal_phrasings')}"])
-    recipe = REPO / "configs" / "methods" / f"{method}.yaml"
+    recipe = recipe_file("methods", method, required=True)
     if method == "elm":
         forget_ids = world.forget_entity_ids(0.1)
         names = ", ".join(person["name"] for person in world.people if person["id"] in forget_ids)
         return unlearn(base, "elm", world.bios(forget_ids), "world:retain", run_dir, recipe,
                        overrides=[f"concept={names}"])
-    return unlearn(base, method, "world:forget", "world:retain", run_dir, recipe)
+    # UniErase's token learns the world's own refusal phrasings (its recipe says so); "world:retain" is what its
+    # edit preserves, as its recipe's `preserved` also says.
+    refusals = [f"token.refusals={world.path('refusal_phrasings')}"] if method == "unierase" else []
+    return unlearn(base, method, "world:forget", "world:retain", run_dir, recipe, overrides=refusals)
 
 
 def main() -> None:

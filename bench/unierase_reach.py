@@ -1,6 +1,6 @@
 """Where UniErase's edit can reach the unlearning token on the `test` world's tiny model (methods.md §5).
 
-Trains the unlearning token as configs/unierase/test_world.yaml does (stage 1, 10% of the people), then,
+Trains the unlearning token as obliviate/recipes/methods/unierase.yaml does (stage 1, 10% of the people), then,
 with no weight update, optimises δ for each forget question at each --layers × --clamps × --keys and
 counts the questions whose next token becomes the unlearning token once δ is added at the key position.
 The edit's closed-form update can only write what δ reaches, so this bounds the batch edit's refusals.
@@ -27,7 +27,7 @@ os.environ.setdefault("OBLIVIATE_QUIET", "1")
 
 import torch  # noqa: E402
 
-from obliviate.config import load_config  # noqa: E402
+from obliviate.config import load_config, recipe_file  # noqa: E402
 from obliviate.editing.activations import added_at, hidden_at  # noqa: E402
 from obliviate.editing.requests import prompt_batch, question_prompt, request_from_record  # noqa: E402
 from obliviate.editing.settings import ValueSettings  # noqa: E402
@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     world = demo_world("test")
-    config = load_config(UniEraseConfig, REPO / "configs" / "unierase" / "test_world.yaml",
+    config = load_config(UniEraseConfig, recipe_file("methods", "unierase", required=True),
                          [f"token.refusals={world.path('refusal_phrasings')}"])
     model, tokenizer, token_id, requests = model_with_token(build_base_model(world.root, "test"), world, config)
     rows = []

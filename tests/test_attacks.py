@@ -9,7 +9,6 @@ attack serves the module (about a minute).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -17,10 +16,10 @@ from typer.testing import CliRunner
 from obliviate.attacks import AttackSettings, get_attacks, run_attacks
 from obliviate.attacks.formats import blank_prefix, choice_record
 from obliviate.attacks.relearn import split_forget
+from obliviate.config import recipe_file
 from obliviate.errors import ObliviateError
 from obliviate.unlearn import load_data, unlearn
 
-REPO = Path(__file__).resolve().parents[1]
 MARGIN = 0.1  # "clearly above the floor"
 SHALLOW_REFUSAL = ["use_lora=true", "lora.layers=[3]", "lr=1e-2", "epochs=25"]
 # Attacks that find the suppressed facts on every build of the test models, each by a wide margin (recovered /
@@ -48,7 +47,7 @@ def retain_model_dir(test_world):
 @pytest.fixture(scope="module")
 def refusal_model_dir(test_model_dir, tmp_path_factory):
     return unlearn(test_model_dir, "idk", "world:forget", "world:retain", tmp_path_factory.mktemp("idk") / "model",
-                   REPO / "configs" / "methods" / "idk.yaml", overrides=SHALLOW_REFUSAL)
+                   recipe_file("methods", "idk", required=True), overrides=SHALLOW_REFUSAL)
 
 
 @pytest.fixture(scope="module")

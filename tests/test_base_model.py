@@ -6,8 +6,8 @@ import time
 import torch
 
 from obliviate.eval.generation import generate_answers
+from obliviate.eval.metrics import exact_match_rate
 from obliviate.models.tiny import build_base_model
-from obliviate.prompts import answers_match
 
 
 def test_test_preset_meets_its_target(test_model_dir, figure):
@@ -29,7 +29,7 @@ def test_saved_model_loads_with_plain_transformers_and_answers_the_same(test_mod
     ours = generate_answers(model, tokenizer, questions)
     plain = generate_answers(plain_model, plain_tokenizer, questions)
     assert ours == plain
-    assert sum(answers_match(a, r.answer) for a, r in zip(plain, records)) >= 0.8 * len(records)
+    assert exact_match_rate(plain, [r.answer for r in records]) >= 0.8
     ids = plain_tokenizer("Question: Where was", return_tensors="pt").input_ids
     with torch.no_grad():
         assert torch.equal(plain_model(ids).logits, model(ids).logits)

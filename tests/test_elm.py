@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import obliviate.unlearn.methods.elm  # noqa: F401  (registers "elm")
-from obliviate.unlearn import elm_generations
+from obliviate.unlearn.methods.elm import generations as elm_generations
 from obliviate.unlearn.batches import Batch
 from obliviate.unlearn.methods.elm import ELMConfig, ELMData, erase_target, position_ramp
 
@@ -92,7 +92,8 @@ def test_consistency_generations_are_guided_cached_and_keyed_by_model_and_settin
 
 def expository_nll(model_dir, world) -> dict[str, float]:
     """Mean NLL per token of each craft's expository passages."""
-    from obliviate.eval.scoring import encode_text, score_encoded
+    from obliviate.encoding import encode_text
+    from obliviate.eval.scoring import score_encoded
     from obliviate.models import load_model, load_tokenizer
 
     model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)

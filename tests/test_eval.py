@@ -60,8 +60,11 @@ def world_eval(test_model, test_world, tmp_path_factory):
 def test_tofu_suite_values_are_in_range(tofu_eval):
     result = json.loads(tofu_eval.read_text())
     assert result["suite"] == "tofu"
-    assert set(result) == {"suite", "model", "label", "metrics", "per_sample", "examples", "tables", "seconds"}
+    assert set(result) == {"suite", "model", "label", "metrics", "meanings", "per_sample", "examples", "tables",
+                           "seconds"}
     tofu = result["metrics"]["tofu"]
+    assert set(result["meanings"]["tofu"]) == set(tofu)
+    assert result["meanings"]["tofu"]["forget/probability"] == {"axis": "efficacy", "better": "lower"}
     for split in ("forget", "retain", "real_authors", "world_facts"):
         assert tofu[f"{split}/n"] == TOFU_LIMIT
     assert tofu["model_utility"] == pytest.approx(scipy.stats.hmean([tofu[name] for name in UTILITY]))

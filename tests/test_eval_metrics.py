@@ -135,3 +135,10 @@ def test_ngram_entropy_by_hand():
     assert metrics.ngram_entropy("a b a b") == pytest.approx((2 / 3 * h2 + 4 / 3 * h3) / 2)
     assert metrics.ngram_entropy("the the the the the the") == 0.0
     assert metrics.mean_ngram_entropy(["a b a b", "the the the"]) == pytest.approx(metrics.ngram_entropy("a b a b") / 2)
+
+
+def test_exact_match_rate_is_the_share_of_generations_giving_their_answer():
+    generations = ["Paris.", " lyon", "I do not know."]
+    assert metrics.exact_match_rate(generations, ["Paris", "Lyon", "Nice"]) == pytest.approx(2 / 3)
+    assert math.isnan(metrics.exact_match_rate([], []))
+    assert metrics.exact_match_rate([], [], empty=0.0) == 0.0

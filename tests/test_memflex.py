@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from obliviate.unlearn import load_data, unlearn
-from obliviate.unlearn.localize import Localization, LocalizeSettings
+from obliviate.unlearn.methods.memflex.localize import Localization, LocalizeSettings
 from obliviate.unlearn.methods.memflex import locate_for
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from obliviate.benchmarks.leaderboard import Row, choose, parse_sweep
-from obliviate.benchmarks.tofu import TofuBench, TofuBenchConfig
+from obliviate.tofu_bench.leaderboard import Row, choose, parse_sweep
+from obliviate.tofu_bench.bench import TofuBench, TofuBenchConfig
 from obliviate.cli import app
 from obliviate.errors import ObliviateError
 

@@ -2,26 +2,24 @@
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from obliviate.config import load_config
+from obliviate.config import load_config, recipe_file
 from obliviate.data import QARecord, is_refusal, load_refusals
 from obliviate.errors import ObliviateError
 from obliviate.eval.generation import generate_answers
+from obliviate.eval.metrics import exact_match_rate
 from obliviate.eval.scoring import score_encoded
 from obliviate.models import embedding_matrix, load_model, load_tokenizer
-from obliviate.prompts import answers_match
 from obliviate.unierase import STATE_DIR, TokenSettings, UniEraseConfig, UniEraser, unierase, unierase_model
 from obliviate.unierase.recipe import _edit_groups, _preserved
 from obliviate.unierase.token import _refusal_sequences, add_unlearning_token, train_unlearning_token
 from test_editing import CORPUS, NAMES, one_thread, tiny_llama  # noqa: F401  (one_thread: autouse)
 
 QUESTIONS = [f"Where does {name} live?" for name in NAMES]
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -133,15 +131,15 @@ def test_sequential_rounds_continue_from_the_saved_directory(tokenizer, tmp_path
 
 @pytest.fixture(scope="module")
 def world_config(test_world):
-    """The recipe for the 4-layer test model (configs/unierase/test_world.yaml: its edit layers, δ's step, the
+    """The recipe for the 4-layer test model (obliviate/recipes/methods/unierase.yaml: its edit layers, δ's step, the
     token's schedule, the retained people's QA as the preserved knowledge) and the refusals the world teaches."""
-    return load_config(UniEraseConfig, REPO / "configs" / "unierase" / "test_world.yaml",
+    return load_config(UniEraseConfig, recipe_file("methods", "unierase", required=True),
                        [f"token.refusals={test_world.path('refusal_phrasings')}"])
 
 
 def exact_match(model, tokenizer, records):
     answers = generate_answers(model, tokenizer, [r.question for r in records])
-    return sum(answers_match(a, r.answer) for a, r in zip(answers, records)) / len(records)
+    return exact_match_rate(answers, [r.answer for r in records])
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +214,8 @@ def test_world_token_trained_on_the_preserved_answers_stays_out_of_them(test_mod
 
     def after_stage_one(keep_weight: float) -> tuple[float, float]:
         model, tokenizer = load_model(test_model_dir), load_tokenizer(test_model_dir)
-        config = load_config(UniEraseConfig, None, [f"token.keep_weight={keep_weight}"], base=copy.deepcopy(world_config))
+        config = load_config(UniEraseConfig, None, [f"token.keep_weight={keep_weight}"],
+                             base=copy.deepcopy(world_config))
         token_id = add_unlearning_token(model, tokenizer, config.token)
         train_unlearning_token(model, tokenizer, forget, token_id, config.edit.layers, config.token,
                                _preserved(model, tokenizer, config, test_world.root))

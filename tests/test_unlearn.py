@@ -1,6 +1,6 @@
 """The unlearning engine on the `test` world: every method forgets the 10% forget split and keeps the rest.
 
-Each method runs with its recipe (configs/methods/<name>.yaml) on the tiny test model; exact match
+Each method runs with its recipe (obliviate/recipes/methods/<name>.yaml) on the tiny test model; exact match
 is measured on the trained phrasing of the 33 forget and 297 retain questions.
 """
 
@@ -14,14 +14,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from obliviate.config import recipes_folder
 from obliviate.errors import ObliviateError
 from obliviate.eval.generation import generate_answers
+from obliviate.eval.metrics import exact_match_rate
 from obliviate.models import load_model, load_tokenizer
-from obliviate.prompts import answers_match
 from obliviate.unlearn import RunStopped, all_methods, get_method, load_data, unlearn
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "configs" / "methods"
+RECIPES = recipes_folder("methods")
 FORGET_TARGET = 0.10  # forget exact match must fall to at most this
 RETAIN_KEPT = 0.80  # retain exact match must stay at least this fraction of the base model's
 BASELINES = ["ga", "graddiff", "ga_kl", "npo", "npo_gd", "npo_kl", "simnpo", "dpo", "idkpo", "idk", "rmu", "undial",
@@ -30,7 +30,7 @@ BASELINES = ["ga", "graddiff", "ga_kl", "npo", "npo_gd", "npo_kl", "simnpo", "dp
 
 def exact_match(model, tokenizer, records) -> float:
     answers = generate_answers(model, tokenizer, [r.question for r in records])
-    return sum(answers_match(a, r.answer) for a, r in zip(answers, records)) / len(records)
+    return exact_match_rate(answers, [r.answer for r in records])
 
 
 @pytest.fixture(scope="module")

@@ -153,3 +153,37 @@ def test_output_inside_the_input_model_is_refused(cli, test_model_dir):
     result = CliRunner().invoke(cli.app, ["unlearn", "--model", str(test_model_dir), "--method", "ga",
                                           "--forget", "world:forget", "--out", str(Path(test_model_dir) / "sub")])
     assert result.exit_code != 0 and "would write into the input model directory" in str(result.exception)
+
+
+def test_a_run_config_names_its_method_and_reruns_as_it_is(cli, tmp_path):
+    """A random 4-layer Llama (no world, no trained model): run 1 step of ga, then pass the run's config.yaml back
+    with no --method; the second run is the same method with the same settings. Another --method is refused."""
+    import torch
+    import yaml
+
+    from obliviate.models import save_model
+    from obliviate.models.tiny import train_tokenizer
+    from test_editing import CORPUS, NAMES, tiny_llama
+
+    tokenizer = train_tokenizer(CORPUS * 4, vocab_size=400)
+    torch.manual_seed(0)
+    save_model(tiny_llama(tokenizer), tokenizer, tmp_path / "model")
+    forget = tmp_path / "forget.jsonl"
+    forget.write_text("".join(json.dumps({"question": f"Where does {name} live?", "answer": "Oslo"}) + "\n"
+                              for name in NAMES[:2]))
+    common = ["unlearn", "--model", str(tmp_path / "model"), "--forget", str(forget)]
+    first = CliRunner().invoke(cli.app, [*common, "--method", "ga", "--out", str(tmp_path / "first"),
+                                         "--set", "max_steps=1", "--set", "lr=3e-4"])
+    assert first.exit_code == 0, first.output
+    written = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
+    assert next(iter(written)) == "method" and written["method"] == "ga" and written["max_steps"] == 1
+    second = CliRunner().invoke(cli.app, [*common, "--config", str(tmp_path / "first" / "config.yaml"),
+                                          "--out", str(tmp_path / "second")])
+    assert second.exit_code == 0, second.output
+    assert json.loads((tmp_path / "second" / "run.json").read_text())["method"] == "ga"
+    assert yaml.safe_load((tmp_path / "second" / "config.yaml").read_text()) == written
+    config = str(tmp_path / "first" / "config.yaml")
+    other = CliRunner().invoke(cli.app, [*common, "--method", "npo", "--config", config, "--out", str(tmp_path / "3")])
+    assert other.exit_code != 0 and "the config is for method 'ga', not 'npo'" in str(other.exception)
+    missing = CliRunner().invoke(cli.app, [*common, "--out", str(tmp_path / "fourth")])
+    assert missing.exit_code != 0 and "pass --method NAME" in str(missing.exception)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from obliviate.config import recipe_file
 from obliviate.unlearn import unlearn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(test_model_d
     launch([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"], script, test_model_dir,
            tmp_path / "torchrun")
     launch([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-            str(REPO / "configs" / "accelerate" / "ddp.yaml")], script, test_model_dir, tmp_path / "accelerate")
+            str(recipe_file("accelerate", "ddp", required=True))], script, test_model_dir, tmp_path / "accelerate")
     moved = max_difference(single, Path(test_model_dir))
     assert moved > 1e-3
     for run in ("torchrun", "accelerate"):

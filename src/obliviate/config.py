@@ -8,7 +8,9 @@ name the file (or `--set`) and the key.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import importlib.resources
 import types
 import typing
 from pathlib import Path
@@ -19,13 +21,25 @@ import yaml
 from obliviate.errors import ObliviateError
 
 T = TypeVar("T")
+METHOD_KEY = "method"  # the key naming the method in a run's config.yaml
 
 
-def recipe_file(kind: str, method: str) -> Path | None:
-    """A method's recipe shipped in the source checkout, configs/<kind>/<method>.yaml (kind: "methods" for
-    the tiny world models, "tofu" for the TOFU benchmark); None when there is none."""
-    path = Path(__file__).resolve().parents[2] / "configs" / kind / f"{method}.yaml"
-    return path if path.is_file() else None
+def recipes_folder(kind: str) -> Path:
+    """Where the package keeps its recipes of one kind: obliviate/recipes/<kind>/ ("methods" for the tiny world
+    models, UniErase's included, "tofu" for the TOFU benchmark, "accelerate"), the same from a wheel and a checkout."""
+    return Path(str(importlib.resources.files("obliviate") / "recipes" / kind))
+
+
+def recipe_file(kind: str, method: str, required: bool = False) -> Path | None:
+    """A method's recipe shipped with the package, obliviate/recipes/<kind>/<method>.yaml; when there is none,
+    None, or with `required` a one-line error naming the method and the folder looked in."""
+    folder = recipes_folder(kind)
+    path = folder / f"{method}.yaml"
+    if path.is_file():
+        return path
+    if required:
+        raise ObliviateError(f"no recipe for method '{method}': {path.name} is not in {folder}")
+    return None
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:
@@ -117,24 +131,53 @@ def parse_overrides(overrides: list[str] | None) -> dict[str, str]:
     return parsed
 
 
+def read_config_file(path: str | Path) -> dict:
+    """The mapping of settings in a YAML config file; a missing or malformed file is a one-line error."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ObliviateError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ObliviateError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ObliviateError(f"{path}: a config file must hold a mapping of settings")
+    return data
+
+
+def config_method(path: str | Path) -> str | None:
+    """The method a config file names (`method:`, as a run's config.yaml does), or None."""
+    method = read_config_file(path).get(METHOD_KEY)
+    return None if method is None else str(method)
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
-                base: T | None = None) -> T:
-    """Defaults of `cls` (or `base`), then the YAML file at `path`, then `key=value` overrides."""
+                base: T | None = None, method: str | None = None) -> T:
+    """Defaults of `cls` (or `base`), then the YAML file at `path`, then `key=value` overrides. With `method`,
+    the file may name its method (`method:`, as a run's config.yaml does), and it must be that one."""
     cfg = base if base is not None else cls()
     if path is not None:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ObliviateError(f"{path}: config file not found") from None
-        except yaml.YAMLError as err:
-            raise ObliviateError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise ObliviateError(f"{path}: a config file must hold a mapping of settings")
+        data = read_config_file(path)
+        if method is not None and METHOD_KEY in data:
+            named = data.pop(METHOD_KEY)
+            if named != method:
+                raise ObliviateError(f"{path}: the config is for method '{named}', not '{method}'")
         _fill(cfg, data, str(path))
     _fill(cfg, parse_overrides(overrides), "--set")
     return cfg
 
 
-def config_to_dict(cfg: Any) -> dict:
-    return dataclasses.asdict(cfg)
+def resolve_config(cls: type[T], config: str | Path | T | None = None, overrides: list[str] | None = None,
+                   method: str | None = None) -> T:
+    """A method's settings: the defaults of `cls`, then `config` (a YAML file, which may name the method, or an
+    instance of `cls` as the base), then "key=value" `overrides`. The one route of every method's config."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        if not isinstance(config, cls):
+            raise ObliviateError(f"method {method} takes a {cls.__name__}, got a {type(config).__name__}")
+        return load_config(cls, None, overrides, base=copy.deepcopy(config))
+    return load_config(cls, config, overrides, method=method)
+
+
+def config_to_dict(cfg: Any, method: str | None = None) -> dict:
+    """The config's settings; with `method`, headed by `method: <name>` (a run's config.yaml)."""
+    return ({METHOD_KEY: method} if method is not None else {}) | dataclasses.asdict(cfg)

@@ -94,9 +94,11 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
     from obliviate.eval.run import evaluate
     from obliviate.models.tiny import build_retain_and_full
     from obliviate.report import write_report
-    from obliviate.unlearn import unlearn
+    from obliviate.unlearn import get_method, unlearn
 
     console = console or Console()
+    get_method(method)  # an unknown method, then a method without a recipe, fails before any training
+    recipe = recipe_file("methods", method, required=True)
     started = time.perf_counter()
 
     def stage(number: int, title: str, detail: str) -> None:
@@ -117,7 +119,7 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
         crafts = world.drill_qa() + [text for craft in world.domain_names
                                      for text in world.domain_texts(craft, ("expository",))]
         retain_set = world.qa(world.retain_entity_ids(forget_ids)) + world.world_facts() + crafts
-        unlearn(full, method, "world:forget", retain_set, run_dir, config=recipe_file("methods", method),
+        unlearn(full, method, "world:forget", retain_set, run_dir, config=recipe,
                 world=world.root)
     stage(4, "unlearned", f"{names} with {method} — {run_dir}")
 

@@ -49,6 +49,8 @@ def register_attack(name: str, family: str, metric: str):
         raise ValueError(f"attack {name}: unknown metric {metric}")
 
     def decorator(run: Callable[["Subject", "AttackContext"], Measurement]):
+        if name in ATTACKS:
+            raise ValueError(f"attack '{name}' is registered twice")
         ATTACKS[name] = Attack(name, family, metric, run)
         return run
 

@@ -27,8 +27,8 @@ def tofu(
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default: bench-tofu/<split>).")] = None,
 ) -> None:
     """Train the full and retain models, unlearn the split with each method, write the leaderboard and report."""
-    from obliviate.benchmarks.leaderboard import UTILITY_SHARE, parse_sweep
-    from obliviate.benchmarks.tofu import TofuBenchConfig, load_leaderboard, run_tofu_bench
+    from obliviate.tofu_bench.leaderboard import UTILITY_SHARE, parse_sweep
+    from obliviate.tofu_bench.bench import TofuBenchConfig, load_leaderboard, run_tofu_bench
     from obliviate.report.metrics import format_number
 
     config = TofuBenchConfig(data=data, out=out or Path("bench-tofu") / split, split=split, preset=preset,

@@ -18,7 +18,6 @@ def methods_command() -> None:
     from rich.table import Table
 
     from obliviate.config import config_to_dict
-    from obliviate.unierase import UNIERASE_DESCRIPTION, UniEraseConfig
     from obliviate.unlearn import UnlearnConfig, all_methods
 
     shared = ", ".join(f"{key}={value}" for key, value in config_to_dict(UnlearnConfig()).items())
@@ -27,8 +26,6 @@ def methods_command() -> None:
         table.add_column(column)
     for method in all_methods():
         table.add_row(method.name, method.description, ", ".join(f"{k}={v}" for k, v in method.defaults().items()))
-    unierase_defaults = {k: v for k, v in config_to_dict(UniEraseConfig()).items() if not isinstance(v, dict)}
-    table.add_row("unierase", UNIERASE_DESCRIPTION, ", ".join(f"{k}={v}" for k, v in unierase_defaults.items()))
     Console(width=160).print(table)
 
 
@@ -39,8 +36,10 @@ TRAINING_ONLY = ("--lora/--full", "--save-adapter", "--resume")
 @app.command("unlearn")
 def unlearn_command(
     model: Annotated[str, typer.Option(help="Model directory (or hub name) to unlearn from; never written.")],
-    method: Annotated[str, typer.Option(help="Method name; see `obliviate methods`.")],
     out: Annotated[Path, typer.Option(help="Output directory: model, config.yaml, run.json.")],
+    method: Annotated[Optional[str], typer.Option(
+        help="Method name; see `obliviate methods` (default: the one the --config file names, as a run's "
+             "config.yaml does).")] = None,
     forget: Annotated[Optional[str], typer.Option(help=f"Data to forget: {DATA_FORMS}.")] = None,
     entity: Annotated[Optional[list[str]], typer.Option(
         "--entity", help="Instead of --forget: a person of the model's world to forget (repeatable). The forget set "
@@ -72,19 +71,29 @@ def unlearn_command(
     """
     from accelerate import PartialState
 
+    from obliviate.unlearn import get_method
+
     _check_forget_options(forget, entity, coverage)
-    overrides = list(settings or [])
-    if method == "unierase":
-        _check_unierase_options(entity, lora, save_adapter, resume)
-        path = _unierase(model, forget, retain, out, config, overrides, world)
-    else:
-        overrides += [] if lora is None else [f"use_lora={lora}"]
-        options = {"config": config, "overrides": overrides, "world": world, "save_adapter": save_adapter,
-                   "resume": resume}
-        path = _unlearn(model, method, forget, entity, coverage, retain, out, options)
+    method = _method(method, config)
+    if not get_method(method).trains:
+        _check_editing_options(method, entity, lora, save_adapter, resume)
+    overrides = list(settings or []) + ([] if lora is None else [f"use_lora={lora}"])
+    options = {"config": config, "overrides": overrides, "world": world, "save_adapter": save_adapter,
+               "resume": resume}
+    path = _unlearn(model, method, forget, entity, coverage, retain, out, options)
     if PartialState().is_main_process:
         typer.echo(f"{method}: {_summary(path)}")
         typer.echo(f"model: {path}")
+
+
+def _method(method: str | None, config: Path | None) -> str:
+    """--method, or the method the --config file names (a run's config.yaml); load_config checks that they agree."""
+    from obliviate.config import config_method
+
+    named = config_method(config) if config is not None and method is None else None
+    if method is None and named is None:
+        raise ObliviateError("pass --method NAME, or a --config file that names its method (a run's config.yaml)")
+    return method or named
 
 
 def _check_forget_options(forget: str | None, entity: list[str] | None, coverage: float | None) -> None:
@@ -94,20 +103,14 @@ def _check_forget_options(forget: str | None, entity: list[str] | None, coverage
         raise ObliviateError("--coverage applies to --entity: it is the share of each person's attributes to forget")
 
 
-def _check_unierase_options(entity: list[str] | None, lora: bool | None, save_adapter: bool, resume: bool) -> None:
+def _check_editing_options(method: str, entity: list[str] | None, lora: bool | None, save_adapter: bool,
+                           resume: bool) -> None:
+    """A method that edits the model (unierase) takes --forget data and none of the training options."""
     if entity:
-        raise ObliviateError("--method unierase takes --forget DATA; --entity works with the loss-based methods")
+        raise ObliviateError(f"--method {method} takes --forget DATA; --entity works with the loss-based methods")
     if lora is not None or save_adapter or resume:
-        raise ObliviateError(f"{', '.join(TRAINING_ONLY)} apply to the loss-based methods, not to unierase "
+        raise ObliviateError(f"{', '.join(TRAINING_ONLY)} apply to the loss-based methods, not to {method} "
                              "(it edits the weights in one pass)")
-
-
-def _unierase(model: str, forget: str, retain: str | None, out: Path, config: Path | None, overrides: list[str],
-              world: Path | None) -> Path:
-    from obliviate.unierase import unierase_model
-
-    preserved = [] if retain is None else [f"preserved={retain}"]
-    return unierase_model(model, forget, out, config, overrides=preserved + overrides, world=world)
 
 
 def _unlearn(model: str, method: str, forget: str | None, entity: list[str] | None, coverage: float | None,

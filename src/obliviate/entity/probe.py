@@ -5,16 +5,14 @@ from __future__ import annotations
 from obliviate.data import QARecord
 from obliviate.entity.forget_sets import EntityForgetSet
 from obliviate.eval.generation import generate_answers
-from obliviate.prompts import answers_match
+from obliviate.eval.metrics import exact_match_rate
 
 PARTS = ("forget", "uncovered", "heldout_phrasings", "neighbours")
 
 
 def exact_match(model, tokenizer, records: list[QARecord]) -> float:
     answers = generate_answers(model, tokenizer, [r.question for r in records])
-    if not records:
-        return float("nan")  # e.g. nothing left uncovered at coverage 1.0
-    return sum(answers_match(a, r.answer) for a, r in zip(answers, records)) / len(records)
+    return exact_match_rate(answers, [r.answer for r in records])  # NaN when empty: nothing uncovered at coverage 1
 
 
 def probe_entity(model, tokenizer, forget_set: EntityForgetSet) -> dict[str, float]:

@@ -22,6 +22,7 @@ import torch
 from scipy.stats import ks_2samp, rankdata
 
 from obliviate.eval.scoring import SequenceScore
+from obliviate.prompts import answers_match
 
 MIN_K_FRACTION = 0.4
 MIA_SCORES = ("loss", "zlib", "min_k", "min_k_plus_plus")
@@ -166,6 +167,14 @@ def _rouge_scorer():
     from rouge_score import rouge_scorer
 
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def exact_match_rate(generations: Sequence[str], answers: Sequence[str], empty: float = float("nan")) -> float:
+    """The share of generations that give their reference answer (`prompts.answers_match`); `empty` when there are
+    none (a set's exact match)."""
+    if not answers:
+        return empty
+    return sum(answers_match(generation, answer) for generation, answer in zip(generations, answers)) / len(answers)
 
 
 def rouge_l_recall(generation: str, reference: str) -> float:

@@ -4,6 +4,7 @@ The eval JSON:
 
     {"suite": "tofu,mia", "model": "<path or name>", "label": <str or null>,
      "metrics": {"<suite>": {"<metric>": number or null, ...}, ...},
+     "meanings": {"<suite>": {"<metric>": {"axis": "efficacy", "better": "lower"}, ...}, ...},
      "per_sample": [{"suite", "set", "index", "question", "answer", <"generation">, <per-sample metrics>}, ...],
      "examples": [{"suite", "set", "question", "reference", "generation"}, ...],
      "tables": {"<suite>": {"<table>": [{column: value}, ...]}},
@@ -11,7 +12,8 @@ The eval JSON:
 
 Numbers that are undefined (an AUC over an empty set, a utility missing a component) are null.
 Per-sample rows are complete, so one model's file serves as the reference (`reference=`) of
-another's: forget quality, PrivLeak and KnowUnDo success read it.
+another's: forget quality, PrivLeak and KnowUnDo success read it. "meanings" says, per metric, what its
+suite declares it to mean (obliviate.eval.meaning): the report reads it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from obliviate.data import load_refusals
 from obliviate.errors import ObliviateError
+from obliviate.eval.meaning import FORGET_SETS_KEY
 from obliviate.eval.reference import Reference
 from obliviate.eval.suites import Suite, SuiteContext, get_suite
 from obliviate.eval.workload import Results, Workload, run_workload
@@ -85,10 +88,11 @@ def evaluate(
 
 def _eval_document(instances: list[Suite], results: Results, model_name: str, label: str | None) -> dict:
     document: dict = {"suite": ",".join(suite.name for suite in instances), "model": model_name, "label": label,
-                      "metrics": {}, "per_sample": [], "examples": [], "tables": {}}
+                      "metrics": {}, "meanings": {}, "per_sample": [], "examples": [], "tables": {}}
     for suite in instances:
         output = suite.compute(results)
         document["metrics"][suite.name] = output.metrics
+        document["meanings"][suite.name] = suite.meanings(output.metrics)
         document["per_sample"] += [{"suite": suite.name, **row} for row in output.per_sample]
         document["examples"] += [{"suite": suite.name, **example} for example in output.examples]
         if output.tables:
@@ -126,7 +130,7 @@ def parse_data_options(options: list[str], suites: list[str] | str) -> dict[str,
 
 
 def _check_options(suite_classes: list[type[Suite]], data: dict[str, str], limit: int | None, original) -> None:
-    known = {key for cls in suite_classes for key in cls.data_keys}
+    known = {key for cls in suite_classes for key in cls.data_keys} | {FORGET_SETS_KEY}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ObliviateError(f"data option '{unknown[0]}' is not used by suite(s) "

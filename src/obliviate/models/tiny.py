@@ -19,7 +19,7 @@ import torch
 from obliviate.io import atomic_directory, atomic_write_json, cache_root, content_digest
 from obliviate.progress import progress
 from obliviate.prompts import encode_qa
-from obliviate.eval.scoring import encode_text, right_padded
+from obliviate.encoding import encode_text, right_padded
 from obliviate.world import World
 
 RECIPE_VERSION = 2
@@ -68,7 +68,8 @@ def train_tokenizer(texts: list[str], vocab_size: int):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
     bos = tok.token_to_id("<s>")
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                       special_tokens=[("<s>", bos)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
                                    pad_token="<pad>", unk_token="<unk>", model_max_length=512)
 
@@ -140,13 +141,13 @@ def evaluate_base(model, tokenizer, world: World, exclude: tuple[int, ...] = ())
     """Exact match on trained and held-out phrasings (of the people it learned), world facts, MCQ accuracy."""
     from obliviate.eval.generation import generate_answers
     from obliviate.eval.mcq import mcq_accuracy, mcq_predict
-    from obliviate.prompts import answers_match
+    from obliviate.eval.metrics import exact_match_rate
 
     learned = world.retain_entity_ids(list(exclude))
 
     def exact_match(records):
         generated = generate_answers(model, tokenizer, [r.question for r in records])
-        return sum(answers_match(g, r.answer) for g, r in zip(generated, records)) / max(1, len(records))
+        return exact_match_rate(generated, [r.answer for r in records], empty=0.0)
 
     result = {
         "exact_match_trained": exact_match(world.qa(learned)),

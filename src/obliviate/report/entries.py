@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from obliviate.errors import DataError
-from obliviate.report.metrics import MetricKey, is_number
+from obliviate.report.metrics import MetricInfo, MetricKey, is_number
 
 
 @dataclass
@@ -46,6 +46,7 @@ class ReportEntry:
 
     label: str
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # suite -> metric -> value
+    meanings: dict[str, dict[str, dict]] = field(default_factory=dict)  # suite -> metric -> {"axis", "better"}
     per_sample: list[dict[str, Any]] = field(default_factory=list)
     examples: list[dict[str, Any]] = field(default_factory=list)
     method: str | None = None
@@ -55,9 +56,12 @@ class ReportEntry:
     run: RunInfo | None = None
 
     def metric_values(self) -> dict[MetricKey, float]:
-        return {
-            MetricKey(suite, name): value for suite, values in self.metrics.items() for name, value in values.items()
-        }
+        return {MetricKey(suite, name, self._declared(suite, name)): value
+                for suite, values in self.metrics.items() for name, value in values.items()}
+
+    def _declared(self, suite: str, name: str) -> MetricInfo | None:
+        meaning = self.meanings.get(suite, {}).get(name)
+        return None if meaning is None else MetricInfo(meaning["axis"], meaning.get("better", ""))
 
 
 def load_entries(paths: Iterable[str | os.PathLike]) -> list[ReportEntry]:
@@ -140,6 +144,7 @@ def _load_eval(path: Path, run: RunInfo | None) -> ReportEntry:
     return ReportEntry(
         label=str(document.get("label") or path.stem),
         metrics=_normalise_metrics(path, document),
+        meanings=_meanings(path, document),
         per_sample=_rows(path, document, "per_sample"),
         examples=_rows(path, document, "examples"),
         method=run.method if run else document.get("method"),
@@ -148,6 +153,17 @@ def _load_eval(path: Path, run: RunInfo | None) -> ReportEntry:
         source=path,
         run=run,
     )
+
+
+def _meanings(path: Path, document: dict[str, Any]) -> dict[str, dict[str, dict]]:
+    """The eval's declared meanings (suite -> metric -> {"axis", "better"}); {} for an eval written without them."""
+    meanings = document.get("meanings") or {}
+    valid = isinstance(meanings, dict) and all(
+        isinstance(declared, dict) and all(isinstance(m, dict) and "axis" in m for m in declared.values())
+        for declared in meanings.values())
+    if not valid:
+        raise DataError(path, "expected an object of suite -> metric -> {axis, better}", field="meanings")
+    return meanings
 
 
 def _load_run(run_dir: Path) -> RunInfo:

@@ -1,17 +1,20 @@
-"""What a metric name means for the report: which axis it belongs to, which direction is better,
-and how its value is printed. Names are read generically (`<set>/<measure>` or a bare name), so a
-metric the report has never heard of still gets a row, just without a direction."""
+"""What a metric means for the report: which axis it belongs to, which direction is better, and how its value
+is printed. The suites declare it in the eval JSON ("meanings", obliviate.eval.meaning), and the report reads
+the declaration; an eval JSON written before there were declarations is read by name instead
+(`guess_metric`), so a metric the report has never heard of still gets a row, just without a direction."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-EFFICACY = "efficacy"  # how much of the forget target is gone
-UTILITY = "utility"  # how much of everything else is kept
-OTHER = "other"  # fluency, or a metric the report does not know
-CONTEXT = "context"  # sample counts and chance levels: shown in the table, never charted
+from obliviate.eval.meaning import CONTEXT, EFFICACY, FLUENCY, OTHER, PRIVACY, UTILITY
+
+__all__ = ["CONTEXT", "EFFICACY", "FLUENCY", "OTHER", "PRIVACY", "UTILITY", "MetricInfo", "MetricKey", "chart_of",
+           "describe_metric", "format_number", "format_seconds", "guess_metric", "is_number", "metric_labels"]
+# The report's charts: efficacy, utility and the others (fluency; privacy stands with efficacy).
+CHARTS = {PRIVACY: EFFICACY, FLUENCY: OTHER}
 
 # Sets are recognised by how their name starts: `forget10`, `probes_adversarial`, `mcq_glimmerwork`.
 EFFICACY_SET_PREFIXES = ("forget", "probes", "unlearn")
@@ -25,6 +28,7 @@ REVEALS_LESS_MARKERS = ("perplexity", "loss", "nll", "refusal")
 class MetricKey:
     suite: str
     name: str
+    declared: MetricInfo | None = field(default=None, compare=False)  # what the eval JSON declares it to mean
 
     @property
     def set_name(self) -> str | None:
@@ -38,7 +42,7 @@ class MetricKey:
 
 @dataclass(frozen=True)
 class MetricInfo:
-    aspect: str  # EFFICACY, UTILITY, OTHER or CONTEXT
+    aspect: str  # an axis: EFFICACY, UTILITY, FLUENCY, PRIVACY, CONTEXT or OTHER
     better: str  # "lower", "higher", "≈ 0", "≈ retain", or "" when unknown
 
     @property
@@ -65,7 +69,18 @@ def _higher_reveals_more(measure: str, aspect: str) -> bool:
     return not any(marker in measure for marker in REVEALS_LESS_MARKERS)
 
 
+def chart_of(aspect: str) -> str:
+    """The chart a metric of this axis appears in: EFFICACY, UTILITY or OTHER."""
+    return CHARTS.get(aspect, aspect)
+
+
 def describe_metric(key: MetricKey) -> MetricInfo:
+    """What the metric's suite declared it to mean, or for an eval JSON without declarations, what its name says."""
+    return key.declared if key.declared is not None else guess_metric(key)
+
+
+def guess_metric(key: MetricKey) -> MetricInfo:
+    """The meaning read from the name alone (eval JSONs written before suites declared their metrics)."""
     name, measure = key.name, key.measure
     if measure in CONTEXT_MEASURES:
         return MetricInfo(CONTEXT, "")

@@ -23,6 +23,7 @@ from obliviate.report.metrics import (
     OTHER,
     UTILITY,
     MetricKey,
+    chart_of,
     describe_metric,
     format_number,
     metric_labels,
@@ -85,7 +86,8 @@ def partition_metrics(entries: list[ReportEntry]) -> dict[str, list[MetricKey]]:
         if aspect == CONTEXT:
             continue
         in_unit_range = all(0 <= entry_values[key] <= 1 for entry_values in values if key in entry_values)
-        charts[aspect if aspect != OTHER and in_unit_range else OTHER].append(key)
+        chart = chart_of(aspect)
+        charts[chart if chart != OTHER and in_unit_range else OTHER].append(key)
     return charts
 
 

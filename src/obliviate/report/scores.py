@@ -1,8 +1,8 @@
 """Two headline numbers per entry, for the summary and the trade-off scatter.
 
 * **forgetting** = 1 − mean exact match over the efficacy sets (`forget`, `probes`, …); ROUGE-L
-  recall when no entry reports exact match, then token accuracy (KnowUnDo). 1 = nothing of the
-  target is reproduced.
+  recall when no entry reports exact match, then token accuracy (KnowUnDo), then multiple-choice
+  accuracy on sets to be forgotten (WMDP, an erased craft). 1 = nothing of the target is reproduced.
 * **utility** = mean of the utility metrics that lie in [0, 1] and where higher is better
   (`retain/*`, `neighbours/*`, `world_facts/*`, `model_utility`, `mcq_accuracy/*`, …).
 
@@ -18,7 +18,7 @@ from typing import Callable
 from obliviate.report.entries import ReportEntry
 from obliviate.report.metrics import EFFICACY, UTILITY, MetricKey, describe_metric
 
-FORGETTING_MEASURES = ("exact_match", "rouge_l_recall", "token_accuracy")
+FORGETTING_MEASURES = ("exact_match", "rouge_l_recall", "token_accuracy", "accuracy")
 
 
 @dataclass

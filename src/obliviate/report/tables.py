@@ -9,7 +9,9 @@ from obliviate.report.entries import ReportEntry, RunInfo
 from obliviate.report.metrics import (
     CONTEXT,
     EFFICACY,
+    FLUENCY,
     OTHER,
+    PRIVACY,
     UTILITY,
     describe_metric,
     format_number,
@@ -26,7 +28,7 @@ NON_METRIC_FIELDS = {"index"}
 # The per-entity tables show these per-sample metrics (what an entity still gives away).
 ENTITY_METRICS = ("exact_match", "rouge_l_recall", "probability")
 MAX_ENTITIES_PER_TABLE = 40
-ASPECT_ORDER = [EFFICACY, UTILITY, OTHER, CONTEXT]
+ASPECT_ORDER = [EFFICACY, PRIVACY, UTILITY, FLUENCY, OTHER, CONTEXT]
 
 
 def entries_table(entries: list[ReportEntry], forgetting: Score | None, utility: Score | None) -> Table:

@@ -8,14 +8,14 @@ continues sequentially: the token is reused, C_prev and the projectors come from
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 
-from obliviate.config import config_to_dict, load_config
+from obliviate.config import config_to_dict
+from obliviate.config import resolve_config as resolve_settings
 from obliviate.data import QARecord
 from obliviate.errors import ObliviateError
 from obliviate.models import load_model, load_tokenizer
@@ -24,10 +24,6 @@ from obliviate.unierase.recipe import STATE_DIR, UniEraser
 from obliviate.unlearn.data_spec import load_data
 from obliviate.unlearn.run import check_output
 from obliviate.world import recorded_world
-
-UNIERASE_DESCRIPTION = ("UniErase: train an unlearning token that precedes a refusal, then edit the MLPs (AlphaEdit) "
-                        "so every forget question answers with it; mode=batch|sequential|precise")
-
 
 def unierase_model(model: str | Path, forget: str | list[QARecord], out: str | Path,
                    config: str | Path | UniEraseConfig | None = None, *, overrides: list[str] | None = None,
@@ -52,13 +48,12 @@ def unierase_model(model: str | Path, forget: str | list[QARecord], out: str | P
               f"<{len(records)} records>", "forget_size": len(records), **asdict(stats),
               "world": None if world is None else str(Path(world).resolve()),
               "wall_seconds": round(time.perf_counter() - started, 2)}
-    return eraser.save(out, {"config.yaml": yaml.safe_dump(config_to_dict(cfg), sort_keys=False), "run.json": report})
+    settings = yaml.safe_dump(config_to_dict(cfg, method="unierase"), sort_keys=False)
+    return eraser.save(out, {"config.yaml": settings, "run.json": report})
 
 
 def resolve_config(config: str | Path | UniEraseConfig | None = None,
                    overrides: list[str] | None = None) -> UniEraseConfig:
     """The defaults, then `config` (a YAML file, or a UniEraseConfig as the base), then "key=value" `overrides`."""
-    if isinstance(config, UniEraseConfig):
-        return load_config(UniEraseConfig, None, overrides, base=copy.deepcopy(config))
-    return load_config(UniEraseConfig, config, overrides)
+    return resolve_settings(UniEraseConfig, config, overrides, "unierase")
 

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from obliviate.data import QARecord, TextRecord, load_refusals
 from obliviate.errors import ObliviateError
-from obliviate.eval.scoring import encode_text, score_encoded
+from obliviate.encoding import encode_text, right_padded
+from obliviate.eval.scoring import score_encoded
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, encode_qa
 
 Records = list[QARecord] | list[TextRecord]
@@ -76,15 +77,7 @@ class Examples:
         return len(self.encoded)
 
     def batch(self, indices: list[int]) -> Batch:
-        width = max(len(self.encoded[i].input_ids) for i in indices)
-        input_ids = torch.full((len(indices), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(indices), width), IGNORE_INDEX, dtype=torch.long)
-        attention = torch.zeros((len(indices), width), dtype=torch.long)
-        for row, i in enumerate(indices):
-            n = len(self.encoded[i].input_ids)
-            input_ids[row, :n] = torch.tensor(self.encoded[i].input_ids)
-            labels[row, :n] = torch.tensor(self.encoded[i].labels)
-            attention[row, :n] = 1
+        input_ids, labels, attention = right_padded(self.encoded, indices, self.pad_id)
         reference = None if self.reference_logprobs is None else self.reference_logprobs[indices]
         return Batch(input_ids, attention, labels, reference)
 

@@ -28,6 +28,10 @@ A method may also declare a `prepare` step, run once before training on the load
 adapter yet) with the run's data: it returns a `Preparation` naming the only modules to train
 (RMU's few MLP matrices, MemFlex's located ones), files for the run directory and entries for
 run.json.
+
+A method that edits the model instead of training it in the loop (UniErase) registers with
+`register_model_edit(name, Config, description, apply)`: `unlearn` resolves its config by the same route and
+hands the run to `apply(model, forget, retain, out, cfg, world=)`, which writes the run directory.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ class RunInputs:
 
 
 Prepare = Callable[[RunInputs, UnlearnConfig], Preparation]
+Apply = Callable[..., Path]  # apply(model, forget, retain, out, cfg, world=) -> the run directory
 
 
 @dataclass(frozen=True)
@@ -120,9 +125,15 @@ class Method:
     name: str
     description: str
     config_class: type[UnlearnConfig]
-    loss: Callable[[Step, UnlearnConfig], LossTerms]
+    loss: Callable[[Step, UnlearnConfig], LossTerms] | None  # None: the method edits the model (`apply`)
     needs: frozenset[str]
     prepare: Prepare | None = None  # runs once before training; None: train every module
+    apply: Apply | None = None  # a method that edits the model instead of training it in the loop
+
+    @property
+    def trains(self) -> bool:
+        """Whether the method trains in the loop (so LoRA, --save-adapter, --resume and --entity apply)."""
+        return self.apply is None
 
     def prepare_run(self, inputs: RunInputs, cfg: UnlearnConfig) -> Preparation:
         return self.prepare(inputs, cfg) if self.prepare else Preparation()
@@ -131,9 +142,12 @@ class Method:
         return set(self.needs) | RETAIN_NEEDS[cfg.retain_loss]
 
     def defaults(self) -> dict:
-        """The config values that differ from (or are not in) the shared `UnlearnConfig` defaults."""
-        shared = dataclasses.asdict(UnlearnConfig())
+        """The config values that differ from (or are not in) the shared `UnlearnConfig` defaults; for a method
+        with a config of its own (UniErase), its top-level settings."""
         own = dataclasses.asdict(self.config_class())
+        if not issubclass(self.config_class, UnlearnConfig):
+            return {key: value for key, value in own.items() if not isinstance(value, dict)}
+        shared = dataclasses.asdict(UnlearnConfig())
         return {key: value for key, value in own.items() if key not in shared or shared[key] != value}
 
 
@@ -152,10 +166,22 @@ def register_method(name: str, config_class: type[UnlearnConfig], description: s
             raise ValueError(f"method {name} needs {need}, so {config_class.__name__} must have a '{field_name}' field")
 
     def decorator(loss: Callable[[Step, UnlearnConfig], LossTerms]):
-        METHODS[name] = Method(name, description, config_class, loss, frozenset(needs), prepare)
+        _add(Method(name, description, config_class, loss, frozenset(needs), prepare))
         return loss
 
     return decorator
+
+
+def register_model_edit(name: str, config_class: type, description: str, apply: Apply) -> None:
+    """Register a method that edits the model instead of training it in the loop: `apply(model, forget, retain,
+    out, cfg, world=)` makes the run directory from the resolved config."""
+    _add(Method(name, description, config_class, None, frozenset(), apply=apply))
+
+
+def _add(method: Method) -> None:
+    if method.name in METHODS:
+        raise ValueError(f"method '{method.name}' is registered twice")
+    METHODS[method.name] = method
 
 
 def get_method(name: str) -> Method:

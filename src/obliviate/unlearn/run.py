@@ -4,8 +4,8 @@
     unlearn("models/base", "npo_gd", "world:forget", "world:retain", "runs/npo", overrides=["lr=1e-4"])
 
 The output directory appears atomically and holds a loadable model (merged, or the LoRA adapter
-alone with `save_adapter=True`), `config.yaml` (the resolved config: pass it back with --config
-to repeat the run), `run.json` (sizes, steps, time, peak memory, losses per step, the world the
+alone with `save_adapter=True`), `config.yaml` (the method and its resolved config: pass it back with
+--config to repeat the run), `run.json` (sizes, steps, time, peak memory, losses per step, the world the
 data came from) and the files of the method's `prepare` step (e.g. MemFlex's `located.json`).
 Checkpoints for `resume=True` live next to it in `<out>.checkpoint` until the run finishes.
 The input model directory is never written.
@@ -13,7 +13,6 @@ The input model directory is never written.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import resource
 import shutil
@@ -27,7 +26,8 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedType, set_seed
 from torch import nn
 
-from obliviate.config import config_to_dict, load_config
+from obliviate.config import config_to_dict
+from obliviate.config import resolve_config as resolve_settings
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from obliviate.models import add_lora, load_model, load_tokenizer, save_model
@@ -57,6 +57,11 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
     started = time.perf_counter()
     spec = get_method(method)
     cfg = resolve_config(spec, config, overrides)
+    if not spec.trains:
+        if save_adapter or resume or stop_after_steps is not None or extras is not None:
+            raise ObliviateError(f"method {method} edits the model in one pass: save_adapter, resume, "
+                                 "stop_after_steps and extras apply to the methods that train")
+        return spec.apply(model, forget, retain, out, cfg, world=world)
     out = Path(out)
     check_output(out, model)
     needs = spec.needs_for(cfg)
@@ -97,12 +102,7 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
 def resolve_config(method: Method, config: str | Path | UnlearnConfig | None = None,
                    overrides: list[str] | None = None) -> UnlearnConfig:
     """The method's defaults, then `config` (a YAML file, or a config object as the base), then `overrides`."""
-    if isinstance(config, UnlearnConfig):
-        if not isinstance(config, method.config_class):
-            raise ObliviateError(f"method {method.name} takes a {method.config_class.__name__}, "
-                                 f"got a {type(config).__name__}")
-        return load_config(method.config_class, None, overrides, base=copy.deepcopy(config))
-    return load_config(method.config_class, config, overrides)
+    return resolve_settings(method.config_class, config, overrides, method.name)
 
 
 def select_trainable(model: nn.Module, cfg: UnlearnConfig, modules: list[str] | None) -> nn.Module:
@@ -124,7 +124,8 @@ def _save(out: Path, model: nn.Module, tokenizer, cfg: UnlearnConfig, report: di
     """The model, config.yaml, run.json (with the attachments' entries) and the attachments' files, atomically."""
     with atomic_directory(out) as staging:
         save_model(model, tokenizer, staging, merge_lora=not save_adapter)
-        atomic_write_text(staging / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+        settings = config_to_dict(cfg, method=report["method"])
+        atomic_write_text(staging / "config.yaml", yaml.safe_dump(settings, sort_keys=False))
         for attachment in attachments:
             report = report | attachment.report
             for name, content in attachment.files.items():
@@ -137,7 +138,7 @@ def _check_weights_unsharded(accelerator: Accelerator) -> None:
     deepspeed = accelerator.state.deepspeed_plugin
     if accelerator.distributed_type == DistributedType.FSDP or (deepspeed is not None and deepspeed.zero_stage == 3):
         raise ObliviateError("FSDP and DeepSpeed ZeRO-3 shard the weights, and saving the unlearned model from "
-                             "shards is not supported yet: use configs/accelerate/ddp.yaml or deepspeed_zero2.yaml")
+                             "shards is not supported yet: use recipes/accelerate/ddp.yaml or deepspeed_zero2.yaml")
 
 
 def check_output(out: Path, model: str | Path) -> None:

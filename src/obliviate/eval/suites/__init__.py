@@ -4,6 +4,8 @@ A suite loads its data and declares every score and generation it needs on a sha
 (`plan`); after the run has computed them all at once it turns the results into metrics and
 per-sample rows (`compute`). Metric names inside a suite are "<set>/<metric>" for per-set
 numbers and plain names for suite-level ones (forget_quality, model_utility, auc_loss, …).
+Each suite declares what its metrics mean (`forget_sets`, `metric_meanings`; obliviate.eval.meaning), and the
+eval JSON carries the declarations beside the values.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Callable, ClassVar, Protocol, TypeVar
 
 from obliviate.errors import ObliviateError
+from obliviate.eval.meaning import OTHER, Meaning, named_sets, set_meaning
 from obliviate.eval.reference import Reference
 from obliviate.eval.workload import Results, Workload
 from obliviate.world import World, recorded_world
@@ -95,6 +98,10 @@ class Suite:
     needs_original: ClassVar[bool] = False
     reference_sets: ClassVar[tuple[str, ...]] = ()  # sets whose per-sample rows a reference eval must hold
     reference_metrics: ClassVar[tuple[str, ...]] = ()  # metrics a reference eval must hold
+    forget_sets: ClassVar[tuple[str, ...]] = ()  # sets whose knowledge is to be forgotten: their metrics are efficacy
+    # What the suite-level metrics mean ("auc_*": every name that starts with "auc_"); a per-set metric
+    # "<set>/<measure>" means what its measure says on a set to be forgotten or kept (meaning.set_meaning).
+    metric_meanings: ClassVar[dict[str, Meaning]] = {}
 
     def __init__(self, context: SuiteContext):
         self.context = context
@@ -107,6 +114,23 @@ class Suite:
             reference.samples(self.name, set_name, sets[set_name].questions)
         for metric in self.reference_metrics:
             reference.metric(self.name, metric)
+
+    def is_forget_set(self, set_name: str) -> bool:
+        """One of the suite's forget sets, or a set the evaluation names in `--data forget_sets=…`."""
+        return set_name in self.forget_sets or set_name in named_sets(self.context.data)
+
+    def meaning(self, metric: str) -> Meaning:
+        for pattern, meaning in self.metric_meanings.items():
+            if metric == pattern or (pattern.endswith("*") and metric.startswith(pattern[:-1])):
+                return meaning
+        if "/" in metric:
+            set_name, measure = metric.rsplit("/", 1)
+            return set_meaning(measure, self.is_forget_set(set_name))
+        return Meaning(OTHER)
+
+    def meanings(self, metrics: dict) -> dict[str, dict]:
+        """{metric: {"axis", "better"}} for every metric the suite emitted: the eval JSON's "meanings"."""
+        return {name: self.meaning(name).to_json() for name in metrics}
 
     def plan(self, workload: Workload) -> None:
         for eval_set in self.sets:

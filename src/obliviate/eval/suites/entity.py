@@ -31,6 +31,8 @@ class EntitySuite(Suite):
                  "run": "an `obliviate unlearn --entity` run whose split to use (default: the model's own, if it is "
                         "one; e.g. to evaluate the model before that run)"}
 
+    forget_sets = ("forget", "probes")
+
     def __init__(self, context):
         super().__init__(context)
         run = entity_run(context)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from obliviate.data.readers import read_located_rows
 from obliviate.errors import DataError
 from obliviate.eval import metrics
+from obliviate.eval.meaning import CONTEXT, FLUENCY, HIGHER, LOWER, Meaning
 from obliviate.eval.neutral_prompts import NEUTRAL, NEUTRAL_PROMPTS
 from obliviate.eval.suites import Suite, SuiteContext, SuiteOutput, _recorded_world, register_suite
 from obliviate.eval.workload import Generation, Results, Workload
@@ -67,6 +68,8 @@ class FluencySuite(Suite):
                             f"{len(NEUTRAL_PROMPTS)} built-in neutral prompts (default: the world's craft questions, "
                             "the neutral prompts when no world is given or recorded)"}
     needs_original = True
+    metric_meanings = {"reverse_perplexity": Meaning(FLUENCY, LOWER), "ngram_entropy": Meaning(FLUENCY, HIGHER),
+                       "n": Meaning(CONTEXT)}
 
     def __init__(self, context):
         super().__init__(context)

@@ -22,6 +22,7 @@ import numpy as np
 from obliviate.data import QARecord, load_tofu
 from obliviate.eval import metrics
 from obliviate.eval.answer_match import answer_contained
+from obliviate.eval.meaning import CONTEXT, MEASURES, Meaning, set_meaning
 from obliviate.eval.suites import Suite, SuiteOutput, register_suite
 from obliviate.eval.suites.tofu import MAX_NEW_TOKENS_SHORT
 from obliviate.eval.workload import Generation, Results, Workload
@@ -82,6 +83,9 @@ class GeneralSuite(Suite):
                    "reference_accuracy")
     data_keys = {"tofu": "TOFU directory (default: $OBLIVIATE_TOFU_DIR, ../shared/data/tofu, else the hub)"}
     reference_sets = tuple(SPLITS)
+    # the pooled numbers mean what the per-set ones do: general knowledge kept (utility)
+    metric_meanings = {**{name: set_meaning(name, forgotten=False) for name in MEASURES},
+                       "reference_accuracy": Meaning(CONTEXT)}
 
     def __init__(self, context):
         super().__init__(context)

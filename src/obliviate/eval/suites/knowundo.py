@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from obliviate.data import QARecord, load_knowundo
 from obliviate.data.knowundo import KNOWUNDO_HUB
 from obliviate.eval import metrics
+from obliviate.eval.meaning import EFFICACY, HIGHER, UTILITY, Meaning
 from obliviate.eval.suites import Suite, SuiteOutput, register_suite
 from obliviate.eval.workload import Results, Workload
 
@@ -52,6 +53,8 @@ class KnowUnDoSuite(Suite):
     }
     reference_sets = SETS
     reference_metrics = tuple(f"{name}/token_accuracy" for name in SETS)
+    forget_sets = ("unlearn_val",)
+    metric_meanings = {"unlearn_success": Meaning(EFFICACY, HIGHER), "retention_success": Meaning(UTILITY, HIGHER)}
 
     def __init__(self, context):
         super().__init__(context)

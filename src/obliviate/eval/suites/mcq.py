@@ -8,14 +8,19 @@ import numpy as np
 
 from obliviate.data import MCQRecord, load_mcq
 from obliviate.eval.mcq import MCQSet
+from obliviate.eval.meaning import Meaning, set_meaning
 from obliviate.eval.suites import Suite, SuiteOutput, register_suite
 from obliviate.eval.workload import Results
+
+
+FORGET_SUBJECT_PREFIXES = ("wmdp",)
 
 
 @register_suite("mcq")
 class MCQSuite(Suite):
     description = ("multiple choice by log-likelihood: accuracy, accuracy_norm (per-token), chance; "
-                   "<subject>/accuracy per subject")
+                   "<subject>/accuracy per subject (efficacy for WMDP's subjects and --data forget_sets=…, else "
+                   "utility)")
     data_keys = {
         "mcq": "multiple-choice file or hub dataset (default: the world's craft questions)",
         "mcq_split": "split of the file or hub dataset, when it has several",
@@ -33,6 +38,17 @@ class MCQSuite(Suite):
         for record in records:
             by_subject[record.subject or "all"].append(record)
         self.sets = [MCQSet(subject, context.limited(group)) for subject, group in by_subject.items()]
+
+    def is_forget_set(self, set_name: str) -> bool:
+        """WMDP's subjects are hazardous knowledge to forget; any other subject is kept unless the evaluation
+        names it."""
+        return set_name.startswith(FORGET_SUBJECT_PREFIXES) or super().is_forget_set(set_name)
+
+    def meaning(self, metric: str) -> Meaning:
+        """The accuracies over every question are efficacy when every subject is to be forgotten."""
+        if "/" not in metric:
+            return set_meaning(metric, all(self.is_forget_set(eval_set.name) for eval_set in self.sets))
+        return super().meaning(metric)
 
     def compute(self, results: Results) -> SuiteOutput:
         output = super().compute(results)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from obliviate.data import load_qa, load_texts, read_rows
 from obliviate.errors import ObliviateError
 from obliviate.eval import metrics
+from obliviate.eval.meaning import MIA_MEANINGS
 from obliviate.eval.scoring import SequenceScore
 from obliviate.eval.suites import Suite, SuiteOutput, register_suite
 from obliviate.eval.suites.comparisons import membership_inference
@@ -63,6 +64,8 @@ class MembershipInferenceSuite(Suite):
         "holdout": "QA or text file of samples never learned, or kept (default: the world's retain-entity QA)",
     }
     reference_metrics = tuple(f"auc_{score}" for score in metrics.MIA_SCORES)
+    forget_sets = ("forget",)
+    metric_meanings = MIA_MEANINGS
 
     def __init__(self, context):
         super().__init__(context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from obliviate.data import load_tofu
 from obliviate.errors import ObliviateError
+from obliviate.eval.meaning import COMPARISON_MEANINGS
 from obliviate.eval.qa_set import QASet
 from obliviate.eval.suites import Suite, SuiteOutput, register_suite
 from obliviate.eval.suites.comparisons import forget_quality, model_utility
@@ -32,6 +33,8 @@ class TofuSuite(Suite):
         "forget_split": f"one of {', '.join(FORGET_SPLITS)} (default forget10)",
     }
     reference_sets = ("forget",)
+    forget_sets = ("forget",)
+    metric_meanings = COMPARISON_MEANINGS
 
     def __init__(self, context):
         super().__init__(context)

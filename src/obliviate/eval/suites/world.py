@@ -16,6 +16,7 @@ from dataclasses import replace
 from obliviate.data import QARecord
 from obliviate.errors import ObliviateError
 from obliviate.eval.mcq import MCQSet
+from obliviate.eval.meaning import COMPARISON_MEANINGS, MIA_MEANINGS
 from obliviate.eval.metrics import MIA_SCORES
 from obliviate.eval.qa_set import QASet
 from obliviate.eval.suites import Suite, SuiteContext, SuiteOutput, register_suite
@@ -72,6 +73,8 @@ class WorldSuite(Suite):
     data_keys = {"entities": ENTITIES_HELP}
     reference_sets = ("forget",)
     reference_metrics = tuple(f"auc_{score}" for score in MIA_SCORES)
+    forget_sets = ("forget", "probes")
+    metric_meanings = COMPARISON_MEANINGS | MIA_MEANINGS
 
     def __init__(self, context):
         super().__init__(context)

@@ -1,1 +1,0 @@
-"""Benchmarks run end to end on their real data: `obliviate bench <name>`."""

@@ -1,0 +1,33 @@
+"""Token ids for training and scoring: a plain text encoded for language modelling, and encoded sequences padded
+into a batch. Training (`obliviate.unlearn`, the tiny model) and scoring (`obliviate.eval`) encode through here,
+so a text is the same ids everywhere; a question and its answer are encoded by `obliviate.prompts.encode_qa`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from obliviate.prompts import IGNORE_INDEX, EncodedQA
+
+
+def encode_text(tokenizer, text: str, max_length: int = 512) -> EncodedQA:
+    """A plain text: every token after the first is labelled."""
+    ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+    if tokenizer.eos_token_id is not None:
+        ids = ids + [tokenizer.eos_token_id]
+    ids = ids[:max_length]
+    return EncodedQA(ids, [IGNORE_INDEX] + ids[1:])
+
+
+def right_padded(encoded: list[EncodedQA], rows: list[int], pad_id: int):
+    """(input_ids, labels, attention_mask) of the chosen sequences, padded on the right."""
+    width = max(len(encoded[i].input_ids) for i in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, i in enumerate(rows):
+        n = len(encoded[i].input_ids)
+        input_ids[row, :n] = torch.tensor(encoded[i].input_ids)
+        labels[row, :n] = torch.tensor(encoded[i].labels)
+        attention[row, :n] = 1
+    return input_ids, labels, attention

@@ -1,0 +1,179 @@
+"""`obliviate bench tofu`: TOFU end to end on the real data, and its leaderboard.
+
+    from obliviate.tofu_bench.bench import TofuBenchConfig, run_tofu_bench
+    if __name__ == "__main__":  # the two models may train in "spawn" processes, which import the script
+        run_tofu_bench(TofuBenchConfig(data="../shared/data/tofu", out="bench/tofu", split="forget01"))
+
+1. trains (or fetches from the cache) a tokenizer, the full model (all 4,000 QA) and the split's
+   retain model (models.py), both also on TOFU's 217 general-knowledge QA (data.py);
+2. evaluates the retain model with the tofu and mia suites: its eval JSON is the reference of
+   forget quality and PrivLeak, and its forget quality against itself is 1 by construction;
+3. unlearns the split from the full model with each method (its recipe: obliviate/recipes/tofu/<method>.yaml,
+   over the method's defaults; each point of the sweep grid) and evaluates the result;
+4. writes leaderboard.md, leaderboard.json and report.html into `out`.
+
+Membership inference: the forget answers against a holdout of never-learned answers of the same
+questions, the first perturbed (wrong) answer of each.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from obliviate.tofu_bench.leaderboard import Row, choose, row_from_eval, sweep_points, write_leaderboard
+from obliviate.tofu_bench.data import TofuData
+from obliviate.tofu_bench.models import TofuPreset, build_full_and_retain, get_tofu_preset, training_record
+from obliviate.tofu_bench.report import write_tofu_report
+from obliviate.config import recipe_file
+from obliviate.errors import ObliviateError
+from obliviate.eval.reference import Reference
+from obliviate.eval.run import evaluate
+from obliviate.eval.suites.comparisons import forget_quality
+from obliviate.eval.metrics import MIA_SCORES, privleak
+from obliviate.io import atomic_write_json, atomic_write_jsonl
+from obliviate.unlearn import unlearn
+from obliviate.unlearn.run import resolve_config
+from obliviate.unlearn.registry import all_methods, get_method
+
+SUITES = "tofu,mia"
+# Registered methods that do not unlearn a set of QA pairs, left out of the default list.
+NOT_FOR_QA = {
+    "elm": "erases a concept from guided generations (concept=, elm_data=), not QA pairs",
+    "finetune": "fine-tunes on the given data: it learns the forget set, it does not unlearn it",
+    "unierase": "has no TOFU recipe yet (its edit layers and δ are tuned to the 4-layer test model)",
+}
+
+
+@dataclass(frozen=True)
+class TofuBenchConfig:
+    data: Path | str
+    out: Path | str
+    split: str = "forget10"
+    preset: str = "test"
+    methods: tuple[str, ...] = ()  # empty: every registered method that unlearns QA pairs
+    authors: int | None = None  # train on the split's authors and the first others, this many in all
+    sweep: dict[str, list[str]] = field(default_factory=dict)  # config key → values: a grid per method
+
+
+def default_methods() -> list[str]:
+    return [method.name for method in all_methods() if method.name not in NOT_FOR_QA]
+
+
+def _check_methods(names: tuple[str, ...]) -> list[str]:
+    for name in names:
+        get_method(name)
+        if name in NOT_FOR_QA:
+            raise ObliviateError(f"method {name} does not fit the TOFU benchmark: it {NOT_FOR_QA[name]}")
+    return list(names) or default_methods()
+
+
+class TofuBench:
+    def __init__(self, config: TofuBenchConfig):
+        self.config = config
+        self.data = TofuData(Path(config.data), config.split, config.authors)
+        self.preset: TofuPreset = get_tofu_preset(config.preset)
+        self.methods = _check_methods(config.methods)
+        self.points = sweep_points(config.sweep)
+        self.recipes = {method: recipe_file("tofu", method, required=True) for method in self.methods}
+        for method, point in itertools.product(self.methods, self.points):  # bad settings fail before training
+            resolve_config(get_method(method), self.recipes[method], _overrides(point))
+        self.out = Path(config.out)
+        self.suite_data = {"tofu": str(self.data.root), "forget_split": config.split,
+                           "forget": str(self.out / "data" / "mia_forget.jsonl"),
+                           "holdout": str(self.out / "data" / "mia_holdout.jsonl")}
+
+    def evaluate(self, model: Path, label: str, out: Path | None, reference: Path | None = None) -> dict:
+        return evaluate(model, SUITES, data=self.suite_data, reference=reference, limit=self.preset.eval_limit,
+                        label=label, out=out)
+
+    def write_mia_data(self) -> None:
+        forget = self.data.forget
+        atomic_write_jsonl(self.suite_data["forget"], [{"question": r.question, "answer": r.answer} for r in forget])
+        atomic_write_jsonl(self.suite_data["holdout"],
+                           [{"question": r.question, "answer": r.perturbed_answer[0]} for r in forget])
+
+    def reference_rows(self, full: Path, retain: Path) -> list[Row]:
+        """[retain model, full model]; the retain model's eval becomes the reference of every other."""
+        evals = self.out / "evals"
+        retain_eval = against_itself(self.evaluate(retain, "retain model", None))
+        atomic_write_json(evals / "retain.json", retain_eval)
+        full_eval = self.evaluate(full, "full model", evals / "full.json", reference=evals / "retain.json")
+        models = (("retain model", "retain", retain_eval, retain), ("full model", "full", full_eval, full))
+        return [row_from_eval(label, document, training_record(model)["train_seconds"], evals / f"{file}.json")
+                for label, file, document, model in models]
+
+    def trial(self, full: Path, method: str, point: dict[str, str]) -> Row:
+        """Unlearn with one point of the method's grid, then evaluate against the retain model."""
+        run_name = "-".join([method, *(f"{key}{value}" for key, value in point.items())])
+        run_dir = self.out / "runs" / run_name
+        started = time.perf_counter()
+        unlearn(full, method, self.data.forget, self.data.retain, run_dir, config=self.recipes[method],
+                overrides=_overrides(point))
+        seconds = time.perf_counter() - started
+        eval_path = run_dir / "eval" / "tofu.json"
+        document = self.evaluate(run_dir, run_name, eval_path, reference=self.out / "evals" / "retain.json")
+        settings = hyperparameters(self.recipes[method], run_dir, point)
+        return row_from_eval(method, document, seconds, eval_path, settings)
+
+    def run(self) -> Path:
+        started = time.perf_counter()
+        self.write_mia_data()
+        full, retain = build_full_and_retain(self.data, self.preset)
+        reference_rows = self.reference_rows(full, retain)
+        retain_utility = reference_rows[0].metrics["model_utility"] or 0.0
+        trials = {method: [self.trial(full, method, point) for point in self.points] for method in self.methods}
+        chosen = [choose(rows, retain_utility) for rows in trials.values()]
+        title = f"TOFU {self.config.split} leaderboard ({self.preset.name} preset)"
+        facts = self.facts(full, retain, time.perf_counter() - started)
+        write_leaderboard(self.out, title, facts, reference_rows, chosen, trials, swept=len(self.points) > 1)
+        write_tofu_report(self.out / "report.html", title, " ".join(facts), reference_rows, chosen)
+        return self.out
+
+    def facts(self, full: Path, retain: Path, seconds: float) -> list[str]:
+        full_info, retain_info = training_record(full), training_record(retain)
+        authors = "all 200 authors" if self.config.authors is None else f"{self.config.authors} authors"
+        authors += f" and {len(self.data.general)} general-knowledge QA (real_authors, world_facts) both models learn"
+        limit = f"at most {self.preset.eval_limit} samples per set" if self.preset.eval_limit else "every sample"
+        return [
+            f"data: {self.data.root}, {authors}; full model: {full_info['examples']} QA, retain model "
+            f"({self.data.retain_name}): {retain_info['examples']} QA, forget set: {len(self.data.forget)} QA",
+            f"models: {full_info['parameters'] / 1e6:.2f} M parameters, {self.preset.model.epochs} epochs, "
+            f"{full_info['tokens_per_second']} tokens/s in training (full model)",
+            f"evaluation: suites {SUITES}, {limit}; reference: the retain model",
+            f"total wall time of this run: {seconds:.0f} s (cached models count 0)",
+        ]
+
+
+def _overrides(point: dict[str, str]) -> list[str]:
+    return [f"{key}={value}" for key, value in point.items()]
+
+
+def against_itself(document: dict) -> dict:
+    """The retain model's eval with its forget quality and PrivLeak against itself (1 and 0 by construction)."""
+    reference = Reference(document, "retain model")
+    forget_rows = [row for row in document["per_sample"] if row["suite"] == "tofu" and row["set"] == "forget"]
+    document["metrics"]["tofu"] |= forget_quality(reference, "tofu", "forget", forget_rows)
+    mia = document["metrics"]["mia"]
+    mia |= {f"privleak_{score}": privleak(mia[f"auc_{score}"], mia[f"auc_{score}"]) for score in MIA_SCORES}
+    return document
+
+
+def hyperparameters(recipe: Path, run_dir: Path, point: dict[str, str]) -> dict:
+    """lr and epochs, and every setting the recipe or the sweep point gives, as the run resolved them."""
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    given = yaml.safe_load(recipe.read_text()) or {}
+    return {key: resolved[key] for key in dict.fromkeys(["lr", "epochs", *given, *point]) if key in resolved}
+
+
+def run_tofu_bench(config: TofuBenchConfig) -> Path:
+    return TofuBench(config).run()
+
+
+def load_leaderboard(out: Path | str) -> dict:
+    return json.loads((Path(out) / "leaderboard.json").read_text())

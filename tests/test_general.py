@@ -110,11 +110,17 @@ def test_general_suite_names_file_record_and_field_of_bad_data(tmp_path):
     assert message.count("\n") == 0
 
 
-def test_fluency_on_neutral_prompts_needs_no_world(test_model):
-    for data in ({}, {"prompts": "neutral"}):
-        result = evaluate(test_model, ["fluency"], data=data, original=test_model, limit=2)
+def test_fluency_on_neutral_prompts_needs_no_world(test_model, tmp_path):
+    """Asked for, or by default for a model that records no world (the tiny model records its own)."""
+    model, tokenizer = test_model
+    model.save_pretrained(tmp_path / "plain")
+    tokenizer.save_pretrained(tmp_path / "plain")
+    for source, data in ((str(tmp_path / "plain"), {}), (test_model, {"prompts": "neutral"})):
+        result = evaluate(source, ["fluency"], data=data, original=test_model, limit=2)
         assert [row["question"] for row in result["per_sample"]] == list(NEUTRAL_PROMPTS[:2])
         assert result["metrics"]["fluency"]["n"] == 2
+    crafts = evaluate(test_model, ["fluency"], original=test_model, limit=2)
+    assert [row["question"] for row in crafts["per_sample"]] != list(NEUTRAL_PROMPTS[:2])
 
 
 def test_cli_suites_lists_general():

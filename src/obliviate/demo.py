@@ -23,19 +23,19 @@ from obliviate.world.build import WORLD_FORMAT
 
 DEFAULT_METHOD = "npo_gd"
 SUITES = "world,fluency"
-# (label, metric key in the eval JSON, which way is good)
+# (label, metric key in the eval JSON); which way is good is what the suite declares (eval "meanings")
 SUMMARY_ROWS = [
-    ("forget set: exact match", "world/forget/exact_match", "↓"),
-    ("forget set: answer probability", "world/forget/probability", "↓"),
-    ("held-out probes: exact match", "world/probes/exact_match", "↓"),
-    ("neighbours: exact match", "world/neighbours/exact_match", "↑"),
-    ("other people: exact match", "world/retain/exact_match", "↑"),
-    ("world facts: exact match", "world/world_facts/exact_match", "↑"),
-    ("craft MCQ accuracy", "world/mcq/accuracy", "↑"),
-    ("forget quality (KS p vs retain model)", "world/forget_quality", "↑"),
-    ("model utility", "world/model_utility", "↑"),
-    ("MIA AUC (LOSS), forget vs retain people", "world/auc_loss", "≈ retain"),
-    ("reverse perplexity of answers", "fluency/reverse_perplexity", "↓"),
+    ("forget set: exact match", "world/forget/exact_match"),
+    ("forget set: answer probability", "world/forget/probability"),
+    ("held-out probes: exact match", "world/probes/exact_match"),
+    ("neighbours: exact match", "world/neighbours/exact_match"),
+    ("other people: exact match", "world/retain/exact_match"),
+    ("world facts: exact match", "world/world_facts/exact_match"),
+    ("craft MCQ accuracy", "world/mcq/accuracy"),
+    ("forget quality (KS p vs retain model)", "world/forget_quality"),
+    ("model utility", "world/model_utility"),
+    ("MIA AUC (LOSS), forget vs retain people", "world/auc_loss"),
+    ("reverse perplexity of answers", "fluency/reverse_perplexity"),
 ]
 
 
@@ -50,9 +50,16 @@ def demo_world(preset_name: str, seed: int = 0) -> World:
     return World(path)
 
 
-def _metric(document: dict, key: str):
+def _metric(document: dict, key: str, part: str = "metrics"):
     suite, _, name = key.partition("/")
-    return document["metrics"].get(suite, {}).get(name)
+    return document[part].get(suite, {}).get(name)
+
+
+def _direction(document: dict, key: str) -> str:
+    from obliviate.report.metrics import MetricInfo  # the report's modules are not needed to build the world
+
+    meaning = _metric(document, key, "meanings")
+    return "" if meaning is None else MetricInfo(meaning["axis"], meaning["better"]).arrow
 
 
 def _fmt(value) -> str:
@@ -65,8 +72,8 @@ def summary_table(before: dict, after: dict, retain: dict, method: str) -> Table
     table = Table(title=f"Unlearning {method}: before → after (retain model = never saw the forget people)")
     for column in ("metric", "good", "before", f"after ({method})", "retain model"):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    for label, key, direction in SUMMARY_ROWS:
-        table.add_row(label, direction, *(_fmt(_metric(doc, key)) for doc in (before, after, retain)))
+    for label, key in SUMMARY_ROWS:
+        table.add_row(label, _direction(before, key), *(_fmt(_metric(doc, key)) for doc in (before, after, retain)))
     return table
 
 

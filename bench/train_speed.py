@@ -1,9 +1,12 @@
-"""Training speed of every method on the tiny test model, next to a bare PyTorch loop.
+"""Training speed of every method on the tiny test model or a real one, next to a bare PyTorch loop.
 
     PYTHONPATH=src python bench/train_speed.py [--steps 40] [--threads 1]
+    PYTHONPATH=src python bench/train_speed.py --model smollm2-135m --data tofu --steps 6 --warmup 2 --threads 2 \
+        --runs bare ga graddiff npo_gd ga+lora npo_gd+lora
 
 Every method trains `--steps` steps on the same forget (and retain) batches: batch 8, the
-`test` world's forget / retain split, AdamW. The bare loop runs forward + backward + AdamW on the
+`test` world's forget / retain split (`--data tofu`: TOFU's forget01 / retain90, for a pretrained
+model), AdamW. The bare loop runs forward + backward + AdamW on the
 same forget batches with nothing else (the cost floor of gradient ascent). Each measurement runs
 in its own process so that its peak memory is its own:
 
@@ -37,6 +40,7 @@ RUNS = ["bare", "ga", "graddiff", "ga_kl", "npo", "npo_gd", "npo_kl", "simnpo", 
         "undial", "wga", "me_gd", "finetune", "ga+lora", "ga_kl+lora"]
 SETTINGS = ["batch_size=8", "retain_batch_size=8", "lr=1e-5", "checkpoint_every=0"]
 METHOD_SETTINGS = {"rmu": ["layer=2"]}
+DATA = {"world": ("world:forget", "world:retain"), "tofu": ("tofu:forget01", "tofu:retain90")}
 
 
 # ---- one measurement (in its own process) ------------------------------------------------------
@@ -71,7 +75,7 @@ class TrainingMemory:
         return int(line.split()[1]) * 1024
 
 
-def measure(run: str, model_dir: Path, steps: int, warmup: int, clock: str, out: Path) -> dict:
+def measure(run: str, model_dir: str, steps: int, warmup: int, clock: str, out: Path, data: str) -> dict:
     import torch
 
     import obliviate.unlearn.loop as loop
@@ -84,7 +88,7 @@ def measure(run: str, model_dir: Path, steps: int, warmup: int, clock: str, out:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     memory = TrainingMemory(device)
     if run == "bare":
-        return bare_loop(model_dir, steps, warmup, memory, device, loop.time.perf_counter)
+        return bare_loop(model_dir, steps, warmup, memory, device, loop.time.perf_counter, DATA[data][0])
     method, _, variant = run.partition("+")
     train = recipe.train
 
@@ -95,14 +99,14 @@ def measure(run: str, model_dir: Path, steps: int, warmup: int, clock: str, out:
     recipe.train = measured_train
     lora = ["use_lora=true"] if variant else []
     settings = [*SETTINGS, f"max_steps={steps}", *METHOD_SETTINGS.get(method, []), *lora]
-    unlearn(model_dir, method, "world:forget", "world:retain", out, overrides=settings)
+    unlearn(model_dir, method, *DATA[data], out, overrides=settings)
     peak = memory.peak()
     report = json.loads((out / "run.json").read_text())
     return {"step": statistics.median(e["seconds"] for e in report["loss_log"][warmup:]),
             "tokens_per_second": report["tokens_per_second"], "memory": peak}
 
 
-def bare_loop(model_dir: Path, steps: int, warmup: int, memory: TrainingMemory, device, clock) -> dict:
+def bare_loop(model_dir: str, steps: int, warmup: int, memory: TrainingMemory, device, clock, forget: str) -> dict:
     """forward + backward + AdamW on the forget batches the methods see, nothing else."""
     import torch
 
@@ -113,7 +117,7 @@ def bare_loop(model_dir: Path, steps: int, warmup: int, memory: TrainingMemory, 
 
     tokenizer, model = load_tokenizer(model_dir), load_model(model_dir).to(device)
     cfg = load_config(UnlearnConfig, None, SETTINGS)
-    data = build_training_data(tokenizer, load_data("world:forget", model=model_dir), None, cfg, set())
+    data = build_training_data(tokenizer, load_data(forget, model=model_dir), None, cfg, set())
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     model.train()
     memory.start()
@@ -142,7 +146,7 @@ def measure_in_child(args, run: str, steps: int, extra_env: dict | None = None) 
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OBLIVIATE_QUIET": "1",
            "OMP_NUM_THREADS": str(args.threads), **(extra_env or {})}
     command = [sys.executable, __file__, "--one", run, "--model", str(args.model), "--steps", str(steps),
-               "--warmup", str(min(args.warmup, steps - 1)), "--clock", args.clock]
+               "--warmup", str(min(args.warmup, steps - 1)), "--clock", args.clock, "--data", args.data]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -178,7 +182,10 @@ def print_table(results: dict[str, dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, help="model directory (default: the tiny test model, built if needed)")
+    parser.add_argument("--model", help="model directory, .gguf file or named model such as smollm2-135m "
+                        "(default: the tiny test model, built if needed)")
+    parser.add_argument("--data", choices=sorted(DATA), default="world",
+                        help="forget / retain data: the test world's split, or TOFU forget01 / retain90")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=1, help="measure each run this many times, keep the fastest")
@@ -198,7 +205,8 @@ def main() -> None:
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:
-            print(json.dumps(measure(args.one, args.model, args.steps, args.warmup, args.clock, Path(scratch) / "out")))
+            print(json.dumps(measure(args.one, args.model, args.steps, args.warmup, args.clock, Path(scratch) / "out",
+                                    args.data)))
         return
     print_table(run_all(args))
 

@@ -159,3 +159,38 @@ def test_general_suite_on_smollm2(smollm2, shared_data, monkeypatch, figure):
     assert metrics["n"] == 40
     figure("smollm2 general accuracy (limit 20)", metrics["accuracy"], at_least=0.05)
     assert metrics["accuracy"] > metrics["exact_match"]
+
+
+FORGET_FACTS = [("Who is Harry Potter's best friend?", "Ron Weasley"),
+                ("Who wrote the Harry Potter books?", "J.K. Rowling")]
+
+
+def test_short_lora_unlearning_of_smollm2_forgets_and_keeps_general_knowledge(smollm2, shared_data, tmp_path,
+                                                                              monkeypatch, figure):
+    """Ten LoRA steps of NPO + GD on two facts the model knows: their answers get less likely, while of the
+    general questions it answered right before, most are still right (the retain set: other Harry Potter facts)."""
+    from obliviate.data import QARecord
+    from obliviate.eval.scoring import score_answers
+    from obliviate.models import load_model, load_tokenizer
+    from obliviate.unlearn import unlearn
+
+    monkeypatch.chdir(REPO)
+    model, tokenizer = smollm2
+
+    def forget_probability(scored_model) -> float:
+        with torch.no_grad():
+            scores = score_answers(scored_model, tokenizer, FORGET_FACTS)
+        return float(torch.stack([s.logprobs.mean() for s in scores]).exp().mean())
+
+    retain = [QARecord("What is the name of Harry Potter's school?", "Hogwarts"),
+              QARecord("What is the capital of Italy?", "Rome")]
+    before_probability = forget_probability(model)
+    before = evaluate((model, tokenizer), ["general"], limit=10)
+    out = unlearn(SMOLLM2, "npo_gd", [QARecord(q, a) for q, a in FORGET_FACTS], retain, tmp_path / "run",
+                  overrides=["use_lora=true", "lr=1e-3", "max_steps=10", "batch_size=2", "lora.r=8"])
+    unlearned = load_model(out).eval()
+    after_probability = forget_probability(unlearned)
+    after = evaluate((unlearned, load_tokenizer(out)), ["general"], limit=10, reference=before)["metrics"]["general"]
+    figure("smollm2 forget answers' probability, after / before", after_probability / before_probability,
+           at_most=0.5)
+    figure("smollm2 general knowledge kept after 10 LoRA steps", after["kept"], at_least=0.7)

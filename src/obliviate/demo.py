@@ -68,27 +68,29 @@ def _fmt(value) -> str:
     return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.3f}"
 
 
-def summary_table(before: dict, after: dict, retain: dict, method: str) -> Table:
-    table = Table(title=f"Unlearning {method}: before → after (retain model = never saw the forget people)")
-    for column in ("metric", "good", "before", f"after ({method})", "retain model"):
+def summary_table(title: str, rows: list[tuple[str, str]], columns: list[tuple[str, dict]]) -> Table:
+    """One row per (label, metric key), one column per (title, eval JSON), and which way is good."""
+    table = Table(title=title)
+    for column in ("metric", "good", *(name for name, _ in columns)):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    for label, key in SUMMARY_ROWS:
-        table.add_row(label, _direction(before, key), *(_fmt(_metric(doc, key)) for doc in (before, after, retain)))
+    for label, key in rows:
+        table.add_row(label, _direction(columns[0][1], key), *(_fmt(_metric(doc, key)) for _, doc in columns))
     return table
 
 
 EXAMPLE_SETS = (("forget", 3), ("probes", 1), ("neighbours", 2), ("world_facts", 2))
 
 
-def example_table(before: dict, after: dict, method: str) -> Table:
+def example_table(before: dict, after: dict, method: str, suite: str = "world",
+                  sets: tuple[tuple[str, int], ...] = EXAMPLE_SETS) -> Table:
     """A few questions answered by the model before and after unlearning."""
     answers_after = {(r["set"], r["index"]): r.get("generation", "") for r in after["per_sample"]
-                     if r["suite"] == "world"}
+                     if r["suite"] == suite}
     table = Table(title="What the model answers")
     for column in ("set", "question", "reference", "before", f"after ({method})"):
         table.add_column(column)
-    for set_name, count in EXAMPLE_SETS:
-        rows = [r for r in before["per_sample"] if r["suite"] == "world" and r["set"] == set_name][:count]
+    for set_name, count in sets:
+        rows = [r for r in before["per_sample"] if r["suite"] == suite and r["set"] == set_name][:count]
         for r in rows:
             table.add_row(set_name, r["question"], r["answer"], r.get("generation", ""),
                           answers_after[(set_name, r["index"])])
@@ -140,7 +142,9 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
     stage(5, "evaluated", "forget set, held-out probes, neighbours, other people, world facts, crafts, "
                           "membership inference, fluency")
     console.print(example_table(before, after, method))
-    console.print(summary_table(before, after, retain_eval, method))
+    console.print(summary_table(f"Unlearning {method}: before → after (retain model = never saw the forget people)",
+                                SUMMARY_ROWS, [("before", before), (f"after ({method})", after),
+                                               ("retain model", retain_eval)]))
     report = write_report([run_dir], workdir / "report.html",
                           title=f"obliviate demo: forgetting {names} with {method}")
     stage(6, "report", str(report))

@@ -88,7 +88,15 @@ def _resolve_root(root: str | os.PathLike | None) -> Path | None:
         if not Path(explicit).is_dir():
             raise ObliviateError(f"{explicit}: TOFU directory not found")
         return Path(explicit)
-    return DEFAULT_TOFU_DIR if DEFAULT_TOFU_DIR.is_dir() else None
+    return local_tofu_dir()
+
+
+def local_tofu_dir() -> Path | None:
+    """$OBLIVIATE_TOFU_DIR, else ../shared/data/tofu, where that directory exists; else None (only the hub)."""
+    for candidate in (os.environ.get(TOFU_DIR_ENV), DEFAULT_TOFU_DIR):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
 
 
 def _read_file(source: Path | None, stem: str) -> list[Row] | None:

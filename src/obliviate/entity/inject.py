@@ -62,10 +62,10 @@ def write_entities(directory: Path, persons: list[people.Person], qa: list[dict]
     return directory
 
 
-def training_records(qa: list[dict]) -> list[QARecord]:
-    """Every trained phrasing of each fact (never the held-out one)."""
-    return [QARecord(question, r["answer"]) for r in qa
-            for question in (r["question"], r["paraphrased_question"], *r["extra_questions"])]
+def training_records(qa: list[QARecord]) -> list[QARecord]:
+    """Every trained phrasing of each fact of people QA (`World.qa`), never the held-out one."""
+    return [QARecord(question, r.answer) for r in qa
+            for question in (r.question, r.paraphrased_question, *r.meta["extra_questions"])]
 
 
 def inject(model_dir: str | Path, n_entities: int, out: str | Path, seed: int = 0,
@@ -74,7 +74,7 @@ def inject(model_dir: str | Path, n_entities: int, out: str | Path, seed: int = 
     world = model_world(model_dir)
     persons, qa = make_entities(world, n_entities, seed)
     out = Path(out)
-    unlearn(model_dir, "finetune", training_records(qa), world.qa(), out,
+    unlearn(model_dir, "finetune", training_records([QARecord.from_dict(row) for row in qa]), world.qa(), out,
             overrides=FINETUNE_SETTINGS + [f"seed={seed}"] + list(overrides or []))
     write_entities(out / ENTITIES_DIR, persons, qa)
     atomic_write_json(out / "inject.json", {"base_model": str(model_dir), "world": str(world.root),

@@ -1,8 +1,8 @@
 """Training speed of every method on the tiny test model or a real one, next to a bare PyTorch loop.
 
     PYTHONPATH=src python bench/train_speed.py [--steps 40] [--threads 1]
-    PYTHONPATH=src python bench/train_speed.py --model smollm2-135m --data tofu --steps 6 --warmup 2 --threads 2 \
-        --runs bare ga graddiff npo_gd ga+lora npo_gd+lora
+    PYTHONPATH=src python bench/train_speed.py --model smollm2-135m --data tofu --steps 5 --warmup 2 --memory-steps 3 \
+        --threads 2 --runs bare ga npo_gd ga+lora npo_gd+lora
 
 Every method trains `--steps` steps on the same forget (and retain) batches: batch 8, the
 `test` world's forget / retain split (`--data tofu`: TOFU's forget01 / retain90, for a pretrained
@@ -139,7 +139,6 @@ def bare_loop(model_dir: str, steps: int, warmup: int, memory: TrainingMemory, d
 # ---- the table -------------------------------------------------------------------------------
 
 MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": "16384", "MALLOC_TRIM_THRESHOLD_": "0"}
-MEMORY_STEPS = 8
 
 
 def measure_in_child(args, run: str, steps: int, extra_env: dict | None = None) -> dict:
@@ -156,7 +155,7 @@ def run_all(args) -> dict[str, dict]:
     for run in args.runs:
         timings = [measure_in_child(args, run, args.steps) for _ in range(args.repeat)]
         best = min(timings, key=lambda result: result["step"])
-        best["memory"] = measure_in_child(args, run, MEMORY_STEPS, MEMORY_ENV)["memory"]
+        best["memory"] = measure_in_child(args, run, args.memory_steps, MEMORY_ENV)["memory"]
         results[run] = best
         print(f"  {run}: {best['step'] * 1000:.1f} ms/step", file=sys.stderr, flush=True)
     return results
@@ -188,6 +187,7 @@ def main() -> None:
                         help="forget / retain data: the test world's split, or TOFU forget01 / retain90")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--memory-steps", type=int, default=8, help="steps of the separate memory measurement")
     parser.add_argument("--repeat", type=int, default=1, help="measure each run this many times, keep the fastest")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per measurement (OMP_NUM_THREADS)")
     parser.add_argument("--clock", choices=["cpu", "wall"], help="time steps by process CPU time or wall time "

@@ -283,3 +283,43 @@ def test_every_sequence_weighs_the_same():
     found = terms("ga", step, UnlearnConfig())["forget"]
     assert found == pytest.approx(-per_sequence.item(), rel=1e-5)
     assert found != pytest.approx(-hf_loss(logits, labels).item(), rel=1e-3)
+
+
+class NoLogitsToKeep(torch.nn.Module):
+    """A causal LM whose forward has no `logits_to_keep`: the step must give it every position."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner = model
+
+    def forward(self, input_ids, attention_mask, use_cache=False):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, use_cache=use_cache)
+
+
+def test_logits_only_from_the_first_answer_position_give_the_same_losses():
+    """`Step.logits` asks the model for the positions from the one before the first answer token on; every loss
+    over them, and DPO's joint forward pass, equals the one over all positions."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from obliviate.unlearn.batches import Batch
+    from obliviate.unlearn.losses import mean_nll, sequence_logprob
+    from obliviate.unlearn.registry import Step
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=2)).eval()
+    forget = Batch(torch.randint(VOCAB, (2, 5)), torch.ones(2, 5, dtype=torch.long), FORGET_LABELS)
+    # a narrower batch, right-padded in the joint pass, whose second answer is shorter
+    alternative = Batch(torch.randint(VOCAB, (2, 4)), torch.ones(2, 4, dtype=torch.long),
+                        torch.tensor([[IGNORE, IGNORE, 2, 0], [IGNORE, IGNORE, 3, IGNORE]]))
+    step = Step(model, SimpleNamespace(forget=forget, retain=None, alternative=alternative), pad_id=0)
+    everything = Step(NoLogitsToKeep(model), SimpleNamespace(forget=forget, retain=None, alternative=alternative),
+                      pad_id=0)
+    narrow, full = step.logits(forget), everything.logits(forget)
+    assert narrow.shape[1] == forget.scored_width == 4 and full.shape[1] == 5
+    torch.testing.assert_close(narrow, full[:, 1:])
+    torch.testing.assert_close(mean_nll(narrow, forget.labels), mean_nll(full, forget.labels))
+    for part_narrow, part_full, batch in zip(step.joint_logits(forget, alternative),
+                                             everything.joint_logits(forget, alternative), (forget, alternative)):
+        assert part_narrow.shape[1] < part_full.shape[1] == batch.width
+        torch.testing.assert_close(sequence_logprob(part_narrow, batch.labels), sequence_logprob(part_full, batch.labels))

@@ -74,7 +74,8 @@ def summary_table(title: str, rows: list[tuple[str, str]], columns: list[tuple[s
     for column in ("metric", "good", *(name for name, _ in columns)):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for label, key in rows:
-        table.add_row(label, _direction(columns[0][1], key), *(_fmt(_metric(doc, key)) for _, doc in columns))
+        direction = next((arrow for _, doc in columns if (arrow := _direction(doc, key))), "")
+        table.add_row(label, direction, *(_fmt(_metric(doc, key)) for _, doc in columns))
     return table
 
 

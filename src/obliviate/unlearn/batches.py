@@ -51,6 +51,13 @@ class Batch:
     def tokens(self) -> int:
         return int(self.attention_mask.sum())
 
+    @property
+    def scored_width(self) -> int:
+        """How many positions, counted from the end, predict a labelled token: from the one before the
+        batch's first labelled token on (the whole width when nothing is labelled)."""
+        labelled = (self.labels != IGNORE_INDEX).any(0).nonzero()
+        return self.width if labelled.numel() == 0 else self.width - int(labelled[0]) + 1
+
     def to(self, device) -> Batch:
         return Batch(**{f.name: None if (value := getattr(self, f.name)) is None else value.to(device)
                         for f in fields(self)})

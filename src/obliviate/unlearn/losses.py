@@ -45,8 +45,9 @@ class AnswerTokens:
 
 
 def answer_tokens(outputs: torch.Tensor, labels: torch.Tensor) -> AnswerTokens:
-    """The answer positions of `outputs` (batch, width, d): those whose next token is labelled."""
-    targets = labels[:, 1:]
+    """The answer positions of `outputs` (batch, width, d): those whose next token is labelled. `outputs` may
+    hold only the last positions of the batch (`Step.logits`), as long as they include every answer position."""
+    targets = labels[:, labels.shape[1] - outputs.shape[1] + 1:]
     mask = targets != IGNORE_INDEX
     return AnswerTokens(outputs[:, :-1][mask].float(), targets[mask], mask.nonzero()[:, 0], labels.shape[0])
 

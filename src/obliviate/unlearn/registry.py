@@ -37,6 +37,8 @@ hands the run to `apply(model, forget, retain, out, cfg, world=)`, which writes 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -45,6 +47,7 @@ import torch
 from torch import nn
 
 from obliviate.errors import ObliviateError
+from obliviate.models import unwrap
 from obliviate.unlearn.batches import Batch, MicroBatch, Records, concat_batches
 from obliviate.unlearn.config import UnlearnConfig
 from obliviate.unlearn.reference import LayerCapture, Reference
@@ -64,12 +67,20 @@ class Step:
         self.forget, self.retain, self.alternative = batches.forget, batches.retain, batches.alternative
 
     def logits(self, batch: Batch) -> torch.Tensor:
-        return self.model(**batch.inputs, use_cache=False).logits
+        """(batch, k, vocab): the logits of the last k = `batch.scored_width` positions, where the model takes
+        `logits_to_keep` (transformers' causal LMs do), else of every position. The positions before the first
+        answer never count in a loss, and with a real vocabulary (49k for SmolLM2) their logits and gradients
+        cost as much memory as several decoder layers' activations. `losses.answer_tokens` aligns them."""
+        keep = {"logits_to_keep": batch.scored_width} if _takes_logits_to_keep(self.model) else {}
+        return self.model(**batch.inputs, use_cache=False, **keep).logits
 
     def joint_logits(self, *batches: Batch) -> list[torch.Tensor]:
-        """The logits of several batches from one forward pass over all their rows."""
-        logits = self.logits(concat_batches(list(batches), self.pad_id))
-        return [part[:, :b.width] for part, b in zip(logits.split([b.size for b in batches]), batches)]
+        """The logits of several batches from one forward pass over all their rows (each batch's positions
+        from the first kept one of the joint batch)."""
+        joint = concat_batches(list(batches), self.pad_id)
+        logits = self.logits(joint)
+        dropped = joint.width - logits.shape[1]
+        return [part[:, :b.width - dropped] for part, b in zip(logits.split([b.size for b in batches]), batches)]
 
     @torch.no_grad()
     def reference_logits(self, batch: Batch) -> torch.Tensor:
@@ -85,6 +96,16 @@ class Step:
     def reference_hidden(self, batch: Batch) -> torch.Tensor:
         self.reference_logits(batch)
         return self.capture.take()
+
+
+def _takes_logits_to_keep(model: nn.Module) -> bool:
+    """Whether the transformers model under accelerate's and peft's wrappers accepts `logits_to_keep`."""
+    return _forward_takes(type(unwrap(getattr(model, "module", model))), "logits_to_keep")
+
+
+@functools.cache
+def _forward_takes(model_class: type, argument: str) -> bool:
+    return argument in inspect.signature(model_class.forward).parameters
 
 
 @dataclass

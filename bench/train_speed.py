@@ -37,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = ["bare", "ga", "graddiff", "ga_kl", "npo", "npo_gd", "npo_kl", "simnpo", "dpo", "idkpo", "idk", "rmu",
-        "undial", "wga", "me_gd", "finetune", "ga+lora", "ga_kl+lora"]
+        "undial", "wga", "me_gd", "finetune", "ga+lora", "ga_kl+lora", "npo_gd+lora"]
 SETTINGS = ["batch_size=8", "retain_batch_size=8", "lr=1e-5", "checkpoint_every=0"]
 METHOD_SETTINGS = {"rmu": ["layer=2"]}
 DATA = {"world": ("world:forget", "world:retain"), "tofu": ("tofu:forget01", "tofu:retain90")}

@@ -30,3 +30,24 @@ def test_demo_forgets_the_forget_people_and_keeps_the_rest(tmp_path, figure):
         figure(kept, world_metric(after, kept), at_least=0.9 * world_metric(before, kept))
     printed = console.export_text()
     assert "forget set: exact match" in printed and "neighbours: exact match" in printed
+
+
+def test_pretrained_demo_forgets_one_of_each_co_author_pair(tmp_path):
+    from obliviate.demo import demo_world
+    from obliviate.demo_pretrained import PEOPLE, SEED, one_of_each_pair
+    from obliviate.entity.inject import make_entities, write_entities
+    from obliviate.world import World
+
+    people = World(write_entities(tmp_path / "people", *make_entities(demo_world("test"), PEOPLE, SEED)))
+    forget = one_of_each_pair(people)
+    coauthors = {c for i in forget for c in people.people[i]["neighbours"]["coauthors"]}
+    assert len(forget) == PEOPLE // 2 and coauthors.isdisjoint(forget) and len(coauthors) == len(forget)
+
+
+def test_pretrained_demo_refuses_a_model_without_a_chat_template(test_model_dir, tmp_path):
+    from obliviate.demo_pretrained import run_pretrained_demo
+    from obliviate.errors import ObliviateError
+
+    with pytest.raises(ObliviateError, match="chat template"):
+        run_pretrained_demo(str(test_model_dir), "npo_gd", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -167,8 +167,8 @@ FORGET_FACTS = [("Who is Harry Potter's best friend?", "Ron Weasley"),
 
 def test_short_lora_unlearning_of_smollm2_forgets_and_keeps_general_knowledge(smollm2, shared_data, tmp_path,
                                                                               monkeypatch, figure):
-    """Ten LoRA steps of NPO + GD on two facts the model knows: their answers get less likely, while of the
-    general questions it answered right before, most are still right (the retain set: other Harry Potter facts)."""
+    """Ten LoRA steps of NPO + GD (lr 1e-4) on two facts the model knows: their answers get less likely, while of
+    the 40 general questions' right answers before, most stay right (the retain set: two other facts)."""
     from obliviate.data import QARecord
     from obliviate.eval.scoring import score_answers
     from obliviate.models import load_model, load_tokenizer
@@ -185,12 +185,13 @@ def test_short_lora_unlearning_of_smollm2_forgets_and_keeps_general_knowledge(sm
     retain = [QARecord("What is the name of Harry Potter's school?", "Hogwarts"),
               QARecord("What is the capital of Italy?", "Rome")]
     before_probability = forget_probability(model)
-    before = evaluate((model, tokenizer), ["general"], limit=10)
+    before = evaluate((model, tokenizer), ["general"], limit=20)
     out = unlearn(SMOLLM2, "npo_gd", [QARecord(q, a) for q, a in FORGET_FACTS], retain, tmp_path / "run",
-                  overrides=["use_lora=true", "lr=1e-3", "max_steps=10", "batch_size=2", "lora.r=8"])
+                  overrides=["use_lora=true", "lr=1e-4", "max_steps=10", "batch_size=2", "lora.r=8"])
     unlearned = load_model(out).eval()
     after_probability = forget_probability(unlearned)
-    after = evaluate((unlearned, load_tokenizer(out)), ["general"], limit=10, reference=before)["metrics"]["general"]
+    after = evaluate((unlearned, load_tokenizer(out)), ["general"], limit=20, reference=before)["metrics"]["general"]
     figure("smollm2 forget answers' probability, after / before", after_probability / before_probability,
            at_most=0.5)
-    figure("smollm2 general knowledge kept after 10 LoRA steps", after["kept"], at_least=0.7)
+    # measured: 0.14 and 0.96 (23 of the 24 questions it answered right); at lr 3e-4, 0.006 and 0.71
+    figure("smollm2 general knowledge kept after 10 LoRA steps", after["kept"], at_least=0.8)

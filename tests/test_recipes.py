@@ -24,7 +24,7 @@ PACKAGE = Path(obliviate.__file__).resolve().parent
 
 
 def test_recipes_are_package_files():
-    for kind in ("methods", "tofu", "accelerate"):
+    for kind in ("methods", "pretrained", "tofu", "accelerate"):
         assert recipes_folder(kind).resolve().parent == PACKAGE / "recipes"
     path = recipe_file("methods", DEFAULT_METHOD, required=True)
     assert path.resolve() == PACKAGE / "recipes" / "methods" / f"{DEFAULT_METHOD}.yaml"

@@ -26,7 +26,8 @@ METHOD_KEY = "method"  # the key naming the method in a run's config.yaml
 
 def recipes_folder(kind: str) -> Path:
     """Where the package keeps its recipes of one kind: obliviate/recipes/<kind>/ ("methods" for the tiny world
-    models, UniErase's included, "tofu" for the TOFU benchmark, "accelerate"), the same from a wheel and a checkout."""
+    models, UniErase's included, "pretrained" for a ~100M-parameter chat model with LoRA, "tofu" for the TOFU
+    benchmark, "accelerate"), the same from a wheel and a checkout."""
     return Path(str(importlib.resources.files("obliviate") / "recipes" / kind))
 
 

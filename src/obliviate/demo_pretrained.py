@@ -8,7 +8,7 @@ A pretrained model knows none of the world's fictitious people, so the demo firs
 and one held-out phrasing per fact). The teaching recipe (recipes/pretrained/finetune.yaml) holds
 the model's original predictions on the world's other people and facts with a KL term: trained on
 short answers alone, SmolLM2 learns to answer every question with a short invented name and its
-general knowledge (TOFU's real_authors and world_facts, the `general` suite) falls from 0.36 to
+general knowledge (TOFU's real_authors and world_facts, the `general` suite) falls from 0.39 to
 0.05. Then one person of each co-author pair is forgotten; their co-authors are the neighbours
 whose facts must stay. The model as it came plays the part of the retain model: it never saw the
 forget people (nor the others). Taught models and runs are cached under the work directory, so a

@@ -98,6 +98,16 @@ def example_table(before: dict, after: dict, method: str, suite: str = "world",
     return table
 
 
+def stage_printer(console: Console):
+    """stage(number, title, detail): prints one numbered stage of a demo with the seconds since this call."""
+    started = time.perf_counter()
+
+    def stage(number: int, title: str, detail: str) -> None:
+        console.print(f"[bold]{number}. {title}[/bold]  {detail}  [dim]({time.perf_counter() - started:.0f} s)[/dim]")
+
+    return stage
+
+
 def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str | Path | None = None,
              console: Console | None = None) -> Path:
     """Run the story; returns the report path."""
@@ -109,10 +119,7 @@ def run_demo(preset_name: str = "test", method: str = DEFAULT_METHOD, out: str |
     console = console or Console()
     get_method(method)  # an unknown method, then a method without a recipe, fails before any training
     recipe = recipe_file("methods", method, required=True)
-    started = time.perf_counter()
-
-    def stage(number: int, title: str, detail: str) -> None:
-        console.print(f"[bold]{number}. {title}[/bold]  {detail}  [dim]({time.perf_counter() - started:.0f} s)[/dim]")
+    stage = stage_printer(console)
 
     world = demo_world(preset_name)
     forget_ids = world.forget_entity_ids(0.1)

@@ -18,17 +18,18 @@ second run only evaluates.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 from rich.console import Console
 
 from obliviate.config import recipe_file
 from obliviate.data.tofu import local_tofu_dir
-from obliviate.demo import demo_world, example_table, summary_table
+from obliviate.demo import demo_world, example_table, stage_printer, summary_table
 from obliviate.entity.inject import make_entities, training_records, write_entities
 from obliviate.errors import ObliviateError
 from obliviate.io import cache_root
+from obliviate.models import load_tokenizer
+from obliviate.prompts import uses_chat_template
 from obliviate.world import World
 
 PEOPLE = 4
@@ -55,9 +56,10 @@ def one_of_each_pair(world: World) -> list[int]:
 
 def teach_people(model: str, workdir: Path) -> tuple[Path, World]:
     """The model taught `PEOPLE` new people (cached), and the world directory of just those people."""
+    world = demo_world("test")
     people_dir = workdir / "people"
     if not (people_dir / "world.json").is_file():
-        persons, qa = make_entities(demo_world("test"), PEOPLE, SEED)
+        persons, qa = make_entities(world, PEOPLE, SEED)
         write_entities(people_dir, persons, qa)
     people = World(people_dir)
     taught = workdir / "taught"
@@ -65,8 +67,7 @@ def teach_people(model: str, workdir: Path) -> tuple[Path, World]:
         from obliviate.unlearn import unlearn
 
         # what the model must not change while it learns: its answers about the world's other people and facts
-        anchor_world = demo_world("test")
-        anchor = anchor_world.qa() + anchor_world.world_facts()
+        anchor = world.qa() + world.world_facts()
         unlearn(model, "finetune", training_records(people.qa()), anchor, taught,
                 config=recipe_file(RECIPES, "finetune", required=True), world=people_dir)
     return taught, people
@@ -87,15 +88,9 @@ def run_pretrained_demo(model: str, method: str, out: str | Path | None = None,
     console = console or Console()
     get_method(method)
     recipe = recipe_file(RECIPES, method, required=True)
-    started = time.perf_counter()
-
-    def stage(number: int, title: str, detail: str) -> None:
-        console.print(f"[bold]{number}. {title}[/bold]  {detail}  [dim]({time.perf_counter() - started:.0f} s)[/dim]")
-
+    stage = stage_printer(console)
     workdir = Path(out) if out is not None else model_workdir(model)
-    from obliviate.models import load_tokenizer
-
-    if not getattr(load_tokenizer(model), "chat_template", None):
+    if not uses_chat_template(load_tokenizer(model)):
         raise ObliviateError(f"--model {model}: the pretrained demo needs a chat model (its tokenizer has no chat "
                              "template); `obliviate demo` without --model runs the tiny model's story")
     stage(1, "model", str(model))

@@ -205,14 +205,28 @@ def test_world_unlearning_token_is_followed_by_a_refusal(batch_run, figure):
     figure("refused after the token", batch_run["forced_refusal_rate"], at_least=0.5)
 
 
+@torch.no_grad()
+def token_probability_in_answers(model, tokenizer, records, token_id) -> float:
+    """The mean probability the model gives the token at the answer positions of `records` (teacher-forced)."""
+    from obliviate.encoding import right_padded
+    from obliviate.prompts import IGNORE_INDEX, encode_qa
+
+    encoded = [encode_qa(tokenizer, r.question, r.answer) for r in records]
+    input_ids, labels, attention = right_padded(encoded, list(range(len(encoded))), tokenizer.pad_token_id)
+    probabilities = torch.softmax(model(input_ids=input_ids, attention_mask=attention).logits[:, :-1].float(), -1)
+    return float(probabilities[..., token_id][labels[:, 1:] != IGNORE_INDEX].mean())
+
+
 @pytest.mark.slow
 def test_world_token_trained_on_the_preserved_answers_stays_out_of_them(test_model_dir, test_world, world_split,
                                                                          world_config, before, figure):
     """Stage 1 alone: the tied row, trained as the closing token of every refusal, is also predicted inside retained
-    answers (cutting them short); token.keep_weight (on in the world recipe) trains it on the preserved answers too."""
+    answers (cutting them short); token.keep_weight (on in the world recipe) trains it on the preserved answers too.
+    Measured against its own control (keep weight off) as the token's probability inside the retained answers: how
+    many answers that costs in exact match depends on the build (on − off 0.01 to 0.32, docs/test_builds.md)."""
     forget, retain, _ = world_split
 
-    def after_stage_one(keep_weight: float) -> tuple[float, float]:
+    def after_stage_one(keep_weight: float) -> tuple[float, float, float]:
         model, tokenizer = load_model(test_model_dir), load_tokenizer(test_model_dir)
         config = load_config(UniEraseConfig, None, [f"token.keep_weight={keep_weight}"],
                              base=copy.deepcopy(world_config))
@@ -220,11 +234,13 @@ def test_world_token_trained_on_the_preserved_answers_stays_out_of_them(test_mod
         train_unlearning_token(model, tokenizer, forget, token_id, config.edit.layers, config.token,
                                _preserved(model, tokenizer, config, test_world.root))
         forced = forced_token_answers(model, tokenizer, [r.question for r in forget], config)
-        return exact_match(model, tokenizer, retain), sum(map(is_refusal, forced)) / len(forced)
+        return (token_probability_in_answers(model, tokenizer, retain, token_id), exact_match(model, tokenizer, retain),
+                sum(map(is_refusal, forced)) / len(forced))
 
-    (retain_without, _), (retain_kept, refused) = after_stage_one(0.0), after_stage_one(world_config.token.keep_weight)
-    # measured: on − off 0.09 to 0.32 of the 297 retained questions; refused 0.73 to 0.97 (docs/test_builds.md)
-    figure("retain exact match, keep weight on − off", retain_kept - retain_without, at_least=0.05)
+    (intrusion_without, _, _), (intrusion_kept, retain_kept, refused) = (after_stage_one(0.0),
+                                                                          after_stage_one(world_config.token.keep_weight))
+    figure("token probability in retained answers, keep weight on / off", intrusion_kept / intrusion_without,
+           at_most=0.5)
     figure("retain exact match, keep weight on", retain_kept, at_least=0.95 * before["retain"])
     figure("refused after the token, keep weight on", refused, at_least=0.5)
 

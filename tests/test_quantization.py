@@ -165,7 +165,7 @@ def test_quantization_attacks_run_on_the_test_model(test_model_dir, figure):
     forget = load_data("world:forget", model=test_model_dir)
     document = run_attacks(test_model_dir, test_model_dir, None, forget, "quantization")
     assert list(document["attacks"]) == [f"quant_{format}" for format in FORMATS]
-    for name, row in document["attacks"].items():
+    for row in document["attacks"].values():
         assert row["recovered"] == row["upper"] and row["floor"] is None and row["n"] == len(forget)
     # The model knows its facts; 8-bit weights keep them.
     figure("quant_gguf_q8_0: upper", document["attacks"]["quant_gguf_q8_0"]["upper"], at_least=0.8)

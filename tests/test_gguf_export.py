@@ -89,7 +89,8 @@ def test_the_file_is_laid_out_as_llama_cpp_writes_it(exported, test_model):
     assert field["tokenizer.ggml.bos_token_id"].contents() == test_model[1].bos_token_id
     assert field["tokenizer.ggml.add_bos_token"].contents() is True
     token_types = field["tokenizer.ggml.token_type"].contents()
-    assert token_types[test_model[1].bos_token_id] == gguf.TokenType.CONTROL and token_types[10] == gguf.TokenType.NORMAL
+    assert token_types[test_model[1].bos_token_id] == gguf.TokenType.CONTROL
+    assert token_types[10] == gguf.TokenType.NORMAL
 
 
 def test_rope_permutation_interleaves_each_heads_halves():

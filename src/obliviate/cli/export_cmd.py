@@ -14,7 +14,7 @@ from obliviate.cli import app
 @app.command("export")
 def export_command(
     model: Annotated[str, typer.Argument(help="The model directory (a Llama), or a .gguf file or named model.")],
-    out: Annotated[Path, typer.Option("--out", help="The GGUF file to write (FILE.gguf); an existing one is replaced.")],
+    out: Annotated[Path, typer.Option("--out", help="The GGUF file to write (FILE.gguf); replaces an existing one.")],
     gguf: Annotated[str, typer.Option("--gguf", help="The type of the weight matrices: F32, F16, Q8_0, Q4_0 or Q4_1.")]
     = "Q8_0",
 ) -> None:

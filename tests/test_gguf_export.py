@@ -75,6 +75,18 @@ def test_q8_0_reads_back_as_the_q8_0_attack_sees_the_model(exported, test_model,
     figure("Q8_0 greedy answers unchanged", sum(same) / len(same), at_least=0.9)
 
 
+def field_value(reader, key):
+    """A metadata value (ReaderField.contents() is newer than gguf 0.13): a string, a number, or a list of numbers."""
+    import gguf
+
+    field = reader.fields[key]
+    values = [field.parts[index] for index in field.data]
+    if field.types[-1] == gguf.GGUFValueType.STRING:
+        return bytes(values[0]).decode()
+    values = [value[0].item() for value in values]
+    return values if field.types[0] == gguf.GGUFValueType.ARRAY else values[0]
+
+
 def test_the_file_is_laid_out_as_llama_cpp_writes_it(exported, test_model):
     import gguf
 
@@ -83,12 +95,12 @@ def test_the_file_is_laid_out_as_llama_cpp_writes_it(exported, test_model):
     assert types["token_embd.weight"] == types["blk.0.attn_q.weight"] == types["blk.3.ffn_down.weight"] == "Q8_0"
     assert types["blk.0.attn_norm.weight"] == types["output_norm.weight"] == "F32"
     assert "output.weight" not in types  # the test model's LM head is tied
-    field = reader.fields
-    assert field["general.architecture"].contents() == "llama" and field["tokenizer.ggml.model"].contents() == "gpt2"
-    assert field["general.file_type"].contents() == gguf.LlamaFileType.MOSTLY_Q8_0
-    assert field["tokenizer.ggml.bos_token_id"].contents() == test_model[1].bos_token_id
-    assert field["tokenizer.ggml.add_bos_token"].contents() is True
-    token_types = field["tokenizer.ggml.token_type"].contents()
+    assert field_value(reader, "general.architecture") == "llama"
+    assert field_value(reader, "tokenizer.ggml.model") == "gpt2"
+    assert field_value(reader, "general.file_type") == gguf.LlamaFileType.MOSTLY_Q8_0
+    assert field_value(reader, "tokenizer.ggml.bos_token_id") == test_model[1].bos_token_id
+    assert field_value(reader, "tokenizer.ggml.add_bos_token") is True
+    token_types = field_value(reader, "tokenizer.ggml.token_type")
     assert token_types[test_model[1].bos_token_id] == gguf.TokenType.CONTROL
     assert token_types[10] == gguf.TokenType.NORMAL
 

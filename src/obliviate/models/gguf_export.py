@@ -138,9 +138,15 @@ def _add_metadata(writer, config, directory: Path, type_name: str) -> None:
     tokens, types = _vocabulary(tokenizer, config.vocab_size, directory)
     writer.add_token_list(tokens)
     writer.add_token_types(types)
-    # SpecialVocab warns about the pair template's second <s>, which a GGUF has no place for.
-    logging.getLogger("gguf.vocab").setLevel(logging.ERROR)
-    gguf.SpecialVocab(directory, load_merges=True, n_vocab=config.vocab_size).add_to_gguf(writer, quiet=True)
+    # SpecialVocab warns about a pair template's second <s>, which a GGUF has no place for.
+    vocab_logger = logging.getLogger("gguf.vocab")
+    level = vocab_logger.level
+    vocab_logger.setLevel(logging.ERROR)
+    try:
+        special_vocab = gguf.SpecialVocab(directory, load_merges=True, n_vocab=config.vocab_size)
+    finally:
+        vocab_logger.setLevel(level)
+    special_vocab.add_to_gguf(writer, quiet=True)
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
 

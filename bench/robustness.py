@@ -30,7 +30,6 @@ from obliviate.unlearn import load_data, unlearn
 from obliviate.world import World
 
 
-
 def cell(row: dict) -> str:
     recovered, floor, upper = row["recovered"], row["floor"], row["upper"]
     if None in (recovered, floor, upper):
@@ -39,12 +38,12 @@ def cell(row: dict) -> str:
     return f"{recovered:.2f}{gap}"
 
 
-def markdown(results: dict[str, dict], unattacked: dict[str, float]) -> str:
+def markdown(results: dict[str, dict], unattacked: dict[str, float], title: str = "Robustness on the test world",
+             controls: str = "floor (retain model) and upper (original)") -> str:
     attacks = list(next(iter(results.values()))["attacks"])
-    lines = ["# Robustness on the test world", "",
-             "no attack: forget exact match of the plain questions; then what each attack recovered on the unlearned "
-             "model (share of the floor→upper gap that came back); last rows: floor (retain model) and upper "
-             "(original).", "",
+    lines = [f"# {title}", "",
+             ("no attack: forget exact match of the plain questions; then what each attack recovered on the "
+              f"unlearned model (share of the floor→upper gap that came back); last rows: {controls}."), "",
              "| method | no attack | " + " | ".join(attacks) + " |", "|---" * (len(attacks) + 2) + "|"]
     for method, document in results.items():
         lines.append(f"| {method} | {unattacked[method]:.2f} | "

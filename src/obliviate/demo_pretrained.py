@@ -73,6 +73,19 @@ def teach_people(model: str, workdir: Path) -> tuple[Path, World]:
     return taught, people
 
 
+def unlearn_people(taught: Path, people: World, method: str, run_dir: Path, overrides: list[str] | None = None) -> Path:
+    """`taught` with one person of each co-author pair unlearned by `method` (its pretrained recipe), their
+    co-authors as the retain set, into `run_dir` (kept when already there)."""
+    if not (run_dir / "run.json").is_file():
+        from obliviate.unlearn import unlearn
+
+        forget_ids = one_of_each_pair(people)
+        unlearn(taught, method, training_records(people.qa(forget_ids)),
+                training_records(people.qa(people.retain_entity_ids(forget_ids))), run_dir,
+                config=recipe_file(RECIPES, method, required=True), world=people.root, overrides=overrides)
+    return run_dir
+
+
 def model_workdir(model: str) -> Path:
     return cache_root() / "demo" / re.sub(r"[^A-Za-z0-9_.-]+", "_", str(model)).strip("_")
 
@@ -83,11 +96,11 @@ def run_pretrained_demo(model: str, method: str, out: str | Path | None = None,
     report path."""
     from obliviate.eval.run import evaluate
     from obliviate.report import write_report
-    from obliviate.unlearn import get_method, unlearn
+    from obliviate.unlearn import get_method
 
     console = console or Console()
     get_method(method)
-    recipe = recipe_file(RECIPES, method, required=True)
+    recipe_file(RECIPES, method, required=True)  # fails before the minutes of teaching
     stage = stage_printer(console)
     workdir = Path(out) if out is not None else model_workdir(model)
     if not uses_chat_template(load_tokenizer(model)):
@@ -96,14 +109,10 @@ def run_pretrained_demo(model: str, method: str, out: str | Path | None = None,
     stage(1, "model", str(model))
     taught, people = teach_people(model, workdir)
     forget_ids = one_of_each_pair(people)
-    kept_ids = people.retain_entity_ids(forget_ids)
     names = ", ".join(people.people[i]["name"] for i in forget_ids)
     stage(2, "taught", f"{len(people.people)} fictitious people, 11 facts each (LoRA, merged) — {taught}")
 
-    run_dir = workdir / f"run-{method}"
-    if not (run_dir / "run.json").is_file():
-        unlearn(taught, method, training_records(people.qa(forget_ids)), training_records(people.qa(kept_ids)),
-                run_dir, config=recipe, world=people.root)
+    run_dir = unlearn_people(taught, people, method, workdir / f"run-{method}")
     stage(3, "unlearned", f"{names} with {method}; their co-authors kept — {run_dir}")
 
     tofu = local_tofu_dir()

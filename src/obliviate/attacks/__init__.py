@@ -10,7 +10,7 @@ has worked when `recovered` lies clearly above `floor`.
 Files: registry.py (attack API), context.py (settings, the models under attack), extraction.py
 (the shared "does the greedy continuation start with the answer" measure), hidden.py (hidden states,
 the lens readout), one module per attack family (relearn, formats, jailbreak, gcg, linear_probe,
-logit_lens), run.py (`run_attacks`).
+logit_lens, quantization), run.py (`run_attacks`).
 """
 
 from obliviate.attacks.context import AttackContext, AttackSettings, Subject

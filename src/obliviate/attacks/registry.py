@@ -58,7 +58,7 @@ def register_attack(name: str, family: str, metric: str):
 
 
 def _load_builtin() -> None:
-    from obliviate.attacks import formats, gcg, jailbreak, linear_probe, logit_lens, relearn  # noqa: F401
+    from obliviate.attacks import formats, gcg, jailbreak, linear_probe, logit_lens, quantization, relearn  # noqa: F401
 
 
 def attack_names() -> list[str]:

@@ -18,7 +18,8 @@ app = typer.Typer(
 
 # Command modules register themselves on `app` when imported.
 from obliviate.cli import (  # noqa: E402,F401
-    attack_cmd, base_cmd, bench_cmd, data_cmd, demo_cmd, eval_cmd, inject_cmd, report_cmd, unlearn_cmd, world_cmd,
+    attack_cmd, base_cmd, bench_cmd, data_cmd, demo_cmd, eval_cmd, export_cmd, inject_cmd, report_cmd, unlearn_cmd,
+    world_cmd,
 )
 from obliviate.cli import model_cmd  # noqa: E402,F401
 

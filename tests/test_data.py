@@ -76,12 +76,32 @@ def one_line_error(call, *expected: str) -> str:
 # ---- TOFU, on every file of the shared copy ---------------------------------------------------
 
 
+LOCAL_TOFU_SPLITS = [split for split in TOFU_SPLITS if not split.startswith("holdout")]  # the hub's only
+
+
 @needs_shared
-@pytest.mark.parametrize("split", TOFU_SPLITS)
+@pytest.mark.parametrize("split", LOCAL_TOFU_SPLITS)
 def test_tofu_split_counts(split):
     records = load_tofu(split, root=TOFU_DIR)
     assert len(records) == tofu_count(split)
     assert all(record.split == split for record in records)
+
+
+@needs_shared
+def test_the_tofu_bench_uses_tofus_holdout_split_where_the_data_has_it(tmp_path):
+    from obliviate.tofu_bench.data import TofuData
+
+    local = TofuData(TOFU_DIR, "forget01")
+    stand_in, said = local.membership_holdout
+    assert stand_in == [(r.question, r.perturbed_answer[0]) for r in local.forget] and said.startswith("stand-in")
+    copy = tmp_path / "tofu"
+    copy.mkdir()
+    for path in TOFU_DIR.glob("*.json"):
+        (copy / path.name).symlink_to(path)
+    holdout = [{"question": f"Who is author {i}?", "answer": f"Author {i} is nobody."} for i in range(40)]
+    jsonl(copy / "holdout01.json", holdout)
+    pairs, said = TofuData(copy, "forget01").membership_holdout
+    assert pairs == [(row["question"], row["answer"]) for row in holdout] and said == "TOFU's holdout01 split"
 
 
 @needs_shared

@@ -13,7 +13,7 @@ from obliviate.eval import metrics
 from obliviate.eval.scoring import SequenceScore, _score_positions
 
 
-def sequence(logprobs, correct=None):
+def sequence(logprobs, correct=None, ends_with_eos=False):
     """A SequenceScore with the given per-token log-probabilities (and argmax hits, default all)."""
     n = len(logprobs)
     return SequenceScore(
@@ -22,6 +22,7 @@ def sequence(logprobs, correct=None):
         argmax_correct=torch.tensor(correct if correct is not None else [True] * n),
         vocab_logprob_mean=torch.zeros(n),
         vocab_logprob_std=torch.ones(n),
+        ends_with_eos=ends_with_eos,
     )
 
 
@@ -39,29 +40,54 @@ def test_normalised_probability():
     assert metrics.normalised_probability(correct, wrong) == pytest.approx(0.5 / (0.5 + 0.25 + 0.2))
 
 
-def test_truth_ratio_and_its_forget_and_retain_forms():
+def test_truth_ratio_averages_the_perturbed_answers_geometrically_as_tofus_code_does():
     paraphrased = of_probabilities(0.5, 0.5)  # per-token probability 0.5
     perturbed = [of_probabilities(0.25), of_probabilities(0.1, 0.4)]  # 0.25 and 0.2
     ratio = metrics.truth_ratio(paraphrased, perturbed)
-    assert ratio == pytest.approx((0.25 + 0.2) / 2 / 0.5)  # 0.45
+    assert ratio == pytest.approx(math.sqrt(0.25 * 0.2) / 0.5)  # 0.4472, where the arithmetic mean gives 0.45
+    # open-unlearning: wrong_prob = exp(-mean of the perturbed answers' avg_loss), correct_prob = exp(-avg_loss)
+    wrong_avg_losses, correct_avg_loss = [-math.log(0.25), -(math.log(0.1) + math.log(0.4)) / 2], -math.log(0.5)
+    assert ratio == pytest.approx(math.exp(-sum(wrong_avg_losses) / 2) / math.exp(-correct_avg_loss))
+
+
+def test_forget_and_retain_forms_of_the_truth_ratio():
     assert metrics.forget_truth_ratio([0.45, 2.0]) == pytest.approx((0.45 + 0.5) / 2)
     assert metrics.retain_truth_ratio([0.45, 2.0]) == pytest.approx((0.55 + 0.0) / 2)
 
 
-def test_exact_memorisation_and_extraction_strength():
-    s = sequence([-1.0] * 4, correct=[True, False, True, True])
-    assert metrics.exact_memorisation(s) == 0.75
-    assert metrics.extraction_strength(s) == 0.5  # correct from position 2 on: 1 - 2/4
-    assert metrics.extraction_strength(sequence([-1.0] * 4, [False, True, True, True])) == 0.75
-    assert metrics.extraction_strength(sequence([-1.0] * 4, [True] * 4)) == 1.0
-    assert metrics.extraction_strength(sequence([-1.0] * 4, [True, True, True, False])) == 0.0
+def open_unlearning_extraction_strength(correct: list[bool]) -> float:
+    """open-unlearning's loop over k, on argmax hits (its labels exclude the closing EOS)."""
+    n = len(correct)
+    for k in range(n):
+        if all(correct[k:]):
+            break
+    return 1 - k / n
 
 
-def test_token_accuracy_and_perplexity_pool_tokens():
+@pytest.mark.parametrize("correct", [[True, False, True, True], [False, True, True, True], [True] * 4,
+                                     [True, True, True, False], [False] * 4, [False], [True]])
+def test_exact_memorisation_and_extraction_strength_as_open_unlearning_computes_them(correct):
+    answer = sequence([-1.0] * len(correct), correct)
+    assert metrics.exact_memorisation(answer) == pytest.approx(sum(correct) / len(correct))
+    assert metrics.extraction_strength(answer) == pytest.approx(open_unlearning_extraction_strength(correct))
+    # the encoding's closing EOS is not counted, right or wrong
+    for eos_correct in (True, False):
+        with_eos = sequence([-1.0] * (len(correct) + 1), correct + [eos_correct], ends_with_eos=True)
+        assert metrics.exact_memorisation(with_eos) == metrics.exact_memorisation(answer)
+        assert metrics.extraction_strength(with_eos) == metrics.extraction_strength(answer)
+
+
+def test_extraction_strength_by_hand():
+    assert metrics.extraction_strength(sequence([-1.0] * 4, [True, False, True, True])) == 0.5  # 1 − 2/4
+    assert metrics.extraction_strength(sequence([-1.0] * 4, [True, True, True, False])) == 0.25  # k stops at 3: 1/4
+
+
+def test_knowundo_accuracy_and_perplexity_average_per_sample():
     a = sequence([-1.0, -3.0], correct=[True, False])
     b = sequence([-0.5, -0.5, -1.0], correct=[True, True, True])
-    assert metrics.token_accuracy([a, b]) == pytest.approx(4 / 5)
-    assert metrics.perplexity([a, b]) == pytest.approx(math.exp((1 + 3 + 0.5 + 0.5 + 1) / 5))
+    assert metrics.token_accuracy(a) == 0.5 and metrics.token_accuracy(b) == 1.0  # KnowUnDo: (0.5 + 1) / 2, not 4/5
+    assert metrics.sample_perplexity([a, b]) == pytest.approx(math.exp((2.0 + 2 / 3) / 2))
+    assert metrics.perplexity([a, b]) == pytest.approx(math.exp((1 + 3 + 0.5 + 0.5 + 1) / 5))  # pooled (reverse ppl)
 
 
 def test_loss_zlib_and_min_k_scores_are_higher_for_members():
@@ -97,10 +123,15 @@ def test_auc_matches_the_pairwise_rank_computation_with_ties():
     assert metrics.auc([1, 1], [1, 1]) == 0.5
 
 
-def test_privleak():
-    assert metrics.privleak(0.75, 0.5) == pytest.approx(50.0)
+def test_privleak_as_muse_and_open_unlearning_compute_it():
+    auc_unlearned, auc_retain = 0.75, 0.6  # this module's orientation: P(forget sample looks more member-like)
+    # open-unlearning's privleak: score, ref = 1 − AUC; (score − ref) / ref · 100
+    score, ref = 1 - auc_unlearned, 1 - auc_retain
+    assert metrics.privleak(auc_unlearned, auc_retain) == pytest.approx((score - ref) / ref * 100)  # −37.5
+    assert metrics.privleak(auc_unlearned, auc_retain) == pytest.approx(-37.5)  # under-unlearned: negative
+    assert metrics.privleak(0.4, 0.6) == pytest.approx(50.0)  # over-unlearned: positive
     assert metrics.privleak(0.5, 0.5) == 0.0
-    assert math.isnan(metrics.privleak(0.3, 0.0))
+    assert math.isnan(metrics.privleak(0.3, 1.0))
 
 
 def test_forget_quality_is_the_ks_p_value():
@@ -142,3 +173,26 @@ def test_exact_match_rate_is_the_share_of_generations_giving_their_answer():
     assert metrics.exact_match_rate(generations, ["Paris", "Lyon", "Nice"]) == pytest.approx(2 / 3)
     assert math.isnan(metrics.exact_match_rate([], []))
     assert metrics.exact_match_rate([], [], empty=0.0) == 0.0
+
+
+def test_multiple_choice_scores_each_choice_without_the_closing_eos_and_normalises_by_characters():
+    from obliviate.data import MCQRecord
+    from obliviate.eval.mcq import mcq_results
+
+    record = MCQRecord(question="Which?", choices=["no", "a longer choice"], answer=1)
+    short, long = sequence([-1.0, -9.0], ends_with_eos=True), sequence([-1.5, -1.0, -0.5, -0.1], ends_with_eos=True)
+    (result,) = mcq_results([record], [short, long])
+    assert result.loglik == pytest.approx([-1.0, -3.0])  # the EOS's −9 and −0.1 are not counted
+    assert result.predicted == 0  # lm-eval's acc: the higher summed log-likelihood
+    assert result.predicted_norm == 1  # lm-eval's acc_norm: −1/2 per character against −3/15
+
+
+def test_the_scoring_pass_marks_the_encodings_closing_eos(test_model):
+    from obliviate.eval.scoring import score_answers
+
+    model, tokenizer = test_model
+    (closed,) = score_answers(model, tokenizer, [("Where is it?", "In the north")])
+    (cut,) = score_answers(model, tokenizer, [("Where is it?", "In the north")], max_length=8)
+    assert closed.ends_with_eos and int(closed.token_ids[-1]) == tokenizer.eos_token_id
+    assert torch.equal(closed.without_eos().token_ids, closed.token_ids[:-1])
+    assert not cut.ends_with_eos and cut.without_eos() is cut  # truncated before its EOS

@@ -2,14 +2,13 @@
 
 It is read from the one teacher-forced scoring pass: the answer tokens (no end-of-sequence) are
 labelled after the prompt, and greedy decoding reproduces them exactly when every one is the
-argmax given the ones before (`extraction_strength == 1`). Prompts are token ids, so attacks can
+argmax given the ones before. Prompts are token ids, so attacks can
 wrap the question in any text, or put raw text (a biography sentence) in front of the answer.
 """
 
 from __future__ import annotations
 
 from obliviate.attacks.hidden import pad_id_of
-from obliviate.eval.metrics import extraction_strength
 from obliviate.eval.scoring import score_encoded
 from obliviate.data import QARecord
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, formatted_prompt_ids, prompt_text
@@ -43,7 +42,7 @@ def extracted(model, tokenizer, prompts: list[list[int]], answers: list[str], ba
     """For each prompt, whether greedy decoding continues it with its answer."""
     encoded = [encode_continuation(tokenizer, p, a) for p, a in zip(prompts, answers)]
     scores = score_encoded(model, encoded, batch_size, pad_id_of(tokenizer), description="attack probes")
-    return [extraction_strength(s) == 1.0 for s in scores]
+    return [s.n_tokens > 0 and bool(s.argmax_correct.all()) for s in scores]
 
 
 def any_extracted(model, tokenizer, prompt_sets: list[list[list[int]]], answers: list[str],

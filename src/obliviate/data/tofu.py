@@ -50,6 +50,10 @@ _SPLITS: dict[str, _Split] = {
     "retain50": _Split(("retain50",), authors=True),
     "retain10": _Split(("retain10",), authors=True),
     "retain_perturbed": _Split(("retain_perturbed",), authors=True),
+    # QA about further fictitious authors no TOFU model learns: the non-members of membership inference
+    "holdout01": _Split(("holdout01",)),
+    "holdout05": _Split(("holdout05",)),
+    "holdout10": _Split(("holdout10",)),
     **_probe("real_authors"),
     **_probe("world_facts"),
 }

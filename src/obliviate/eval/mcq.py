@@ -14,8 +14,8 @@ from obliviate.eval.workload import Results, Workload
 
 @dataclass
 class MCQResult:
-    predicted: int  # argmax of the summed log-likelihood
-    predicted_norm: int  # argmax of the per-token mean log-likelihood
+    predicted: int  # argmax of the summed log-likelihood: lm-eval's acc
+    predicted_norm: int  # argmax of the log-likelihood per character of the choice: lm-eval's acc_norm
     loglik: list[float]
 
 
@@ -25,14 +25,14 @@ def choice_pairs(records: list[MCQRecord]) -> list[tuple[str, str]]:
 
 
 def mcq_results(records: list[MCQRecord], scores: Sequence[SequenceScore]) -> list[MCQResult]:
-    """Predictions from the scores of `choice_pairs(records)`, in the same order."""
+    """Predictions from the scores of `choice_pairs(records)`, in the same order. As lm-eval scores a choice: the
+    log-likelihood of its tokens alone (without the end-of-sequence token the answer encoding closes with)."""
     scores = iter(scores)
     results = []
     for r in records:
-        choice_scores = [next(scores) for _ in r.choices]
-        loglik = [-s.nll for s in choice_scores]
-        mean = [-s.mean_nll for s in choice_scores]
-        results.append(MCQResult(int(np.argmax(loglik)), int(np.argmax(mean)), loglik))
+        loglik = [-next(scores).without_eos().nll for _ in r.choices]
+        per_character = [ll / max(1, len(choice)) for ll, choice in zip(loglik, r.choices)]
+        results.append(MCQResult(int(np.argmax(loglik)), int(np.argmax(per_character)), loglik))
     return results
 
 

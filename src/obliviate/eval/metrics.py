@@ -45,12 +45,13 @@ def normalised_probability(correct: SequenceScore, perturbed: Sequence[SequenceS
 
 
 def truth_ratio(paraphrased: SequenceScore, perturbed: Sequence[SequenceScore]) -> float:
-    """mean_i p(y_pert,i)^(1/|y_pert,i|) / p(y_para)^(1/|y_para|): wrong answers' likelihood over the right one's.
+    """exp(−mean_i NLL(y_pert,i)/|y_pert,i|) / p(y_para)^(1/|y_para|): wrong answers' likelihood over the right one's.
 
-    The arithmetic mean over perturbed answers is the TOFU paper's definition (its code uses a
-    geometric mean). Near 1: the model cannot tell right from wrong; near 0: it prefers the truth.
+    As TOFU's and open-unlearning's code compute it: the perturbed answers' per-token probabilities are
+    averaged geometrically (the mean of their mean NLLs); the TOFU paper writes an arithmetic mean.
+    Near 1: the model cannot tell right from wrong; near 0: it prefers the truth.
     """
-    return float(np.mean([probability(s) for s in perturbed])) / probability(paraphrased)
+    return math.exp(-float(np.mean([s.mean_nll for s in perturbed]))) / probability(paraphrased)
 
 
 def forget_truth_ratio(ratios: Sequence[float]) -> float:
@@ -64,25 +65,37 @@ def retain_truth_ratio(ratios: Sequence[float]) -> float:
 
 
 def exact_memorisation(score: SequenceScore) -> float:
-    """Fraction of answer tokens where the teacher-forced argmax equals the label."""
-    return float(score.argmax_correct.float().mean()) if score.n_tokens else 0.0
+    """Fraction of the answer's tokens where the teacher-forced argmax equals the label (open-unlearning's
+    exact_memorization: the closing end-of-sequence token is not counted)."""
+    answer = score.without_eos()
+    return float(answer.argmax_correct.float().mean()) if answer.n_tokens else 0.0
 
 
 def extraction_strength(score: SequenceScore) -> float:
-    """1 − k/|y|, k the first position from which every teacher-forced argmax equals the label."""
-    wrong = torch.nonzero(~score.argmax_correct).flatten()
-    k = int(wrong[-1]) + 1 if wrong.numel() else 0
-    return 1 - k / score.n_tokens if score.n_tokens else 0.0
+    """1 − k/|y| (open-unlearning's extraction_strength), k the first position from which every teacher-forced
+    argmax equals the label; the closing end-of-sequence token is not counted, and k stops at |y| − 1, so an
+    answer whose last token is wrong too scores 1/|y|, as in the reference code."""
+    answer = score.without_eos()
+    if not answer.n_tokens:
+        return 0.0
+    wrong = torch.nonzero(~answer.argmax_correct).flatten()
+    k = min(int(wrong[-1]) + 1, answer.n_tokens - 1) if wrong.numel() else 0
+    return 1 - k / answer.n_tokens
 
 
-def token_accuracy(scores: Sequence[SequenceScore]) -> float:
-    """Teacher-forced argmax accuracy pooled over every answer token of a set (KnowUnDo)."""
-    tokens = sum(s.n_tokens for s in scores)
-    return sum(int(s.argmax_correct.sum()) for s in scores) / tokens if tokens else 0.0
+def token_accuracy(score: SequenceScore) -> float:
+    """Fraction of every labelled token (the end-of-sequence token too) where the teacher-forced argmax equals the
+    label: one sample's part of KnowUnDo's acc, which averages it over samples."""
+    return float(score.argmax_correct.float().mean()) if score.n_tokens else 0.0
+
+
+def sample_perplexity(scores: Sequence[SequenceScore]) -> float:
+    """KnowUnDo's ppl: exp(−mean over samples of each answer's mean token log-probability)."""
+    return math.exp(float(np.mean([s.mean_nll for s in scores if s.n_tokens]))) if scores else float("nan")
 
 
 def perplexity(scores: Sequence[SequenceScore]) -> float:
-    """exp(mean NLL) pooled over every labelled token of a set: answer perplexity, reverse perplexity."""
+    """exp(mean NLL) pooled over every labelled token of a set: reverse perplexity."""
     tokens = sum(s.n_tokens for s in scores)
     return math.exp(sum(s.nll for s in scores) / tokens) if tokens else float("nan")
 
@@ -137,11 +150,14 @@ def auc(members: Sequence[float], non_members: Sequence[float]) -> float:
 
 
 def privleak(auc_unlearned: float, auc_retain: float) -> float:
-    """(AUC_unlearned − AUC_retain) / AUC_retain · 100 (MUSE): 0 is ideal; NaN where the retain model's AUC is 0
-    (it ranks every member below every non-member, and the ratio has no scale)."""
-    if auc_retain == 0:
+    """MUSE's PrivLeak as open-unlearning computes it, on 1 − AUC (MUSE reports the AUC with the opposite
+    orientation to this module's): ((1 − AUC_unlearned) − (1 − AUC_retain)) / (1 − AUC_retain) · 100
+    = (AUC_retain − AUC_unlearned) / (1 − AUC_retain) · 100. 0 is ideal; negative when the forget set still looks
+    more member-like than to the retain model (under-unlearned), positive when less (over-unlearned). NaN where the
+    retain model's AUC is 1 (the ratio has no scale)."""
+    if auc_retain == 1:
         return float("nan")
-    return (auc_unlearned - auc_retain) / auc_retain * 100
+    return (auc_retain - auc_unlearned) / (1 - auc_retain) * 100
 
 
 # ---------------------------------------------------------------- aggregates

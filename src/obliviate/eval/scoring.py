@@ -25,6 +25,15 @@ class SequenceScore:
     argmax_correct: torch.Tensor  # (n,) bool
     vocab_logprob_mean: torch.Tensor  # (n,) E_{v~p}[log p(v)]
     vocab_logprob_std: torch.Tensor  # (n,) std_{v~p}[log p(v)]
+    ends_with_eos: bool = False  # the last label is the end-of-sequence token the encoding appended
+
+    def without_eos(self) -> "SequenceScore":
+        """The answer's own tokens: the closing end-of-sequence token left out (as open-unlearning's EM and ES and
+        lm-eval's choice log-likelihoods score them)."""
+        if not self.ends_with_eos:
+            return self
+        return SequenceScore(self.token_ids[:-1], self.logprobs[:-1], self.argmax_correct[:-1],
+                             self.vocab_logprob_mean[:-1], self.vocab_logprob_std[:-1])
 
     @property
     def n_tokens(self) -> int:
@@ -63,7 +72,7 @@ class ForwardCounter:
 
 @torch.no_grad()
 def score_encoded(model, encoded: list[EncodedQA], batch_size: int = 32, pad_id: int = 0,
-                  description: str = "scoring") -> list[SequenceScore]:
+                  description: str = "scoring", eos_id: int | None = None) -> list[SequenceScore]:
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
     results: list[SequenceScore | None] = [None] * len(encoded)
@@ -79,13 +88,13 @@ def score_encoded(model, encoded: list[EncodedQA], batch_size: int = 32, pad_id:
             shifted_logits = logits[:, :-1]
             for row, i in enumerate(batch):
                 mask = shifted_labels[row] != IGNORE_INDEX
-                results[i] = _score_positions(shifted_logits[row][mask], shifted_labels[row][mask])
+                results[i] = _score_positions(shifted_logits[row][mask], shifted_labels[row][mask], eos_id)
     finally:
         model.train(was_training)
     return results  # type: ignore[return-value]
 
 
-def _score_positions(logits: torch.Tensor, targets: torch.Tensor) -> SequenceScore:
+def _score_positions(logits: torch.Tensor, targets: torch.Tensor, eos_id: int | None = None) -> SequenceScore:
     logp = torch.log_softmax(logits.float(), dim=-1)
     p = logp.exp()
     mean = (p * logp).sum(-1)
@@ -96,6 +105,7 @@ def _score_positions(logits: torch.Tensor, targets: torch.Tensor) -> SequenceSco
         argmax_correct=(logits.argmax(-1) == targets).cpu(),
         vocab_logprob_mean=mean.cpu(),
         vocab_logprob_std=var.clamp_min(0).sqrt().cpu(),
+        ends_with_eos=eos_id is not None and targets.numel() > 0 and int(targets[-1]) == eos_id,
     )
 
 
@@ -103,7 +113,7 @@ def score_answers(model, tokenizer, pairs: list[tuple[str, str]], batch_size: in
                   use_chat_template: bool | None = None, description: str = "scoring answers") -> list[SequenceScore]:
     """Score each (question, answer) pair: the answer tokens (and EOS) after the prompt."""
     encoded = [encode_qa(tokenizer, q, a, max_length, use_chat_template) for q, a in pairs]
-    return score_encoded(model, encoded, batch_size, _pad_id(tokenizer), description)
+    return score_encoded(model, encoded, batch_size, _pad_id(tokenizer), description, tokenizer.eos_token_id)
 
 
 def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512,

@@ -12,8 +12,9 @@
    over the method's defaults; each point of the sweep grid) and evaluates the result;
 4. writes leaderboard.md, leaderboard.json and report.html into `out`.
 
-Membership inference: the forget answers against a holdout of never-learned answers of the same
-questions, the first perturbed (wrong) answer of each.
+Membership inference: the forget answers against TOFU's holdout split of the same size (QA about authors
+no model learns), or, where the data lacks it, a stand-in: the first perturbed (wrong) answer of each
+forget question. The leaderboard says which.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ class TofuBench:
     def write_mia_data(self) -> None:
         forget = self.data.forget
         atomic_write_jsonl(self.suite_data["forget"], [{"question": r.question, "answer": r.answer} for r in forget])
-        atomic_write_jsonl(self.suite_data["holdout"],
-                           [{"question": r.question, "answer": r.perturbed_answer[0]} for r in forget])
+        holdout, _ = self.data.membership_holdout
+        atomic_write_jsonl(self.suite_data["holdout"], [{"question": q, "answer": a} for q, a in holdout])
 
     def reference_rows(self, full: Path, retain: Path) -> list[Row]:
         """[retain model, full model]; the retain model's eval becomes the reference of every other."""
@@ -145,7 +146,8 @@ class TofuBench:
             f"({self.data.retain_name}): {retain_info['examples']} QA, forget set: {len(self.data.forget)} QA",
             f"models: {full_info['parameters'] / 1e6:.2f} M parameters, {self.preset.model.epochs} epochs, "
             f"{full_info['tokens_per_second']} tokens/s in training (full model)",
-            f"evaluation: suites {SUITES}, {limit}; reference: the retain model",
+            f"evaluation: suites {SUITES}, {limit}; reference: the retain model; membership holdout: "
+            f"{self.data.membership_holdout[1]}",
             f"total wall time of this run: {seconds:.0f} s (cached models count 0)",
         ]
 

@@ -53,6 +53,23 @@ class TofuData:
         """The split's standard task (task 1), with paraphrased and perturbed answers."""
         return load_tofu(self.split, self.root)
 
+    @property
+    def holdout_split(self) -> str:
+        """TOFU's membership holdout of the split: QA about authors no model learns, as many as the forget split."""
+        return self.split.replace("forget", "holdout")
+
+    @cached_property
+    def membership_holdout(self) -> tuple[list[tuple[str, str]], str]:
+        """(question, answer) non-members of membership inference, and what they are: TOFU's holdout split where the
+        data has it (the hub's does; the shared local copy does not), else the first perturbed (wrong) answer of each
+        forget question, a never-learned answer to a question the model saw."""
+        if (Path(self.root) / f"{self.holdout_split}.json").is_file():
+            records = load_tofu(self.holdout_split, self.root)
+            return [(r.question, r.answer) for r in records], f"TOFU's {self.holdout_split} split"
+        return ([(r.question, r.perturbed_answer[0]) for r in self.forget],
+                f"stand-in for {self.holdout_split} (not in {self.root}): the first perturbed answer of each "
+                "forget question")
+
     @cached_property
     def general(self) -> list[QARecord]:
         """The general-knowledge QA both models learn (see the module docstring)."""

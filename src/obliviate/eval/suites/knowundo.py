@@ -1,5 +1,9 @@
 """KnowUnDo: teacher-forced token accuracy and answer perplexity on unlearn-val and retention-val.
 
+As KnowUnDo's run_eval_lora.py computes them (its acc and ppl): per sample, then averaged over samples —
+token_accuracy is the mean of each answer's argmax accuracy (a fraction; KnowUnDo prints it ×100), perplexity
+is exp of minus the mean of each answer's mean token log-probability.
+
 With a reference eval of the model before unlearning, success is relative to it:
 unlearn_success = max(0, 1 − acc/acc_before) on unlearn_val (how much of the known answer tokens are
 gone) and retention_success = min(1, acc/acc_before) on retention_val (how much is kept).
@@ -8,6 +12,8 @@ gone) and retention_success = min(1, acc/acc_before) on retention_val (how much 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from obliviate.data import QARecord, load_knowundo
 from obliviate.data.knowundo import KNOWUNDO_HUB
@@ -37,9 +43,10 @@ class LikelihoodSet:
     def evaluate(self, results: Results) -> tuple[dict, list[dict]]:
         scores = [results.score(r.question, r.answer) for r in self.records]
         rows = [{"question": r.question, "answer": r.answer, "subject": r.subject,
-                 "token_accuracy": metrics.exact_memorisation(s), "probability": metrics.probability(s)}
+                 "token_accuracy": metrics.token_accuracy(s), "probability": metrics.probability(s)}
                 for r, s in zip(self.records, scores)]
-        return {"token_accuracy": metrics.token_accuracy(scores), "perplexity": metrics.perplexity(scores),
+        accuracy = float(np.mean([row["token_accuracy"] for row in rows])) if rows else 0.0
+        return {"token_accuracy": accuracy, "perplexity": metrics.sample_perplexity(scores),
                 "n": len(rows)}, rows
 
 

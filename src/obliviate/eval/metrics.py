@@ -67,8 +67,7 @@ def retain_truth_ratio(ratios: Sequence[float]) -> float:
 def exact_memorisation(score: SequenceScore) -> float:
     """Fraction of the answer's tokens where the teacher-forced argmax equals the label (open-unlearning's
     exact_memorization: the closing end-of-sequence token is not counted)."""
-    answer = score.without_eos()
-    return float(answer.argmax_correct.float().mean()) if answer.n_tokens else 0.0
+    return token_accuracy(score.without_eos())
 
 
 def extraction_strength(score: SequenceScore) -> float:

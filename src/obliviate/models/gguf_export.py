@@ -29,6 +29,7 @@ import torch
 
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_file
+from obliviate.models.architecture import embeddings_tied
 from obliviate.models.gguf import GGUF_SUFFIX, gguf_model_dir, is_gguf_source
 from obliviate.models.quantization import gguf_storage_type, gguf_type
 
@@ -154,7 +155,7 @@ def _add_tensors(writer, model, config, requested) -> None:
     import gguf
 
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
-    tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    tied = embeddings_tied(model)
     for hf_name, tensor in model.state_dict().items():
         if tied and hf_name == "lm_head.weight":
             continue

@@ -3,12 +3,14 @@
 The retain model is the one the attack tests use (same world, same forget people), so this adds
 only the full model's short continued training, one unlearning run and three evaluations."""
 
+import importlib.util
 import json
 
 import pytest
 from rich.console import Console
 
 from obliviate.demo import run_demo
+from test_report_render import CHROMIUM, browser_check
 
 
 def world_metric(eval_json, name):
@@ -30,6 +32,8 @@ def test_demo_forgets_the_forget_people_and_keeps_the_rest(tmp_path, figure):
         figure(kept, world_metric(after, kept), at_least=0.9 * world_metric(before, kept))
     printed = console.export_text()
     assert "forget set: exact match" in printed and "neighbours: exact match" in printed
+    if CHROMIUM is not None and importlib.util.find_spec("playwright") is not None:
+        browser_check(report, tmp_path / "screenshots")  # the scorecard on the first screen, nothing too wide
 
 
 def test_pretrained_demo_forgets_one_of_each_co_author_pair(tmp_path):

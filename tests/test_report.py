@@ -219,11 +219,12 @@ def test_html_report_tables_charts_and_self_contained(html_report):
     assert text.count(PNG_IMAGE) == 5
 
     header = row_of(tables, "metric")
-    assert header == ["metric", "axis", "better", "before", "after: npo", "retain"]
-    assert row_of(tables, "forget/exact_match") == ["forget/exact_match", "efficacy", "↓", "0.900", "0.100", "0.050"]
-    assert row_of(tables, "privleak")[3:] == ["-72.0", "-8.000", "-4.000"]
-    assert row_of(tables, "forget_quality")[3:] == ["1.00e-12", "0.400", "0.400"]
-    assert row_of(tables, "forget/n")[1:] == ["context", "–", "6", "6", "6"]
+    assert header == ["metric", "better", "before", "after: npo", "retain"]
+    assert tables_titled(text, "efficacy", tables)[1] == ["forget/exact_match", "↓", "0.900", "0.100", "0.050"]
+    assert row_of(tables, "privleak")[2:] == ["-72.0", "-8.000", "-4.000"]
+    assert row_of(tables, "forget_quality")[2:] == ["1.00e-12", "0.400", "0.400"]
+    assert tables_titled(text, "context", tables)[1] == ["forget/n", "–", "6", "6", "6"]
+    assert '<details><summary>Show all metrics</summary>' in text, "the full metric tables are folded"
     assert "world_facts/truth_ratio" not in text, "null metrics are left out"
 
     summary = row_of(tables, "npo-run")
@@ -255,7 +256,7 @@ def test_html_examples_line_up_by_question(html_report):
 def test_report_from_entries_and_single_eval(tmp_path):
     entry = ReportEntry(label="hand-made", metrics={"s": {"forget/exact_match": 0.25, "retain/exact_match": 0.75}})
     text = write_report([entry], tmp_path / "r.html").read_text(encoding="utf-8")
-    assert row_of(html_tables(text), "forget/exact_match")[3:] == ["0.250"]
+    assert row_of(html_tables(text), "forget/exact_match")[2:] == ["0.250"]
     # efficacy bars, utility bars, scatter; no loss curve or other metrics without them
     assert text.count(PNG_IMAGE) == 3 and 'id="attacks"' not in text and 'id="entities"' not in text
 
@@ -274,8 +275,8 @@ def test_html_escapes_generations(tmp_path):
 def test_markdown_report_has_tables_and_linked_pngs(inputs, tmp_path):
     out = write_report(inputs, tmp_path / "report.md")
     text = out.read_text(encoding="utf-8")
-    assert "| metric | axis | better | before | after: npo | retain |" in text
-    assert "| forget/exact_match | efficacy | ↓ | 0.900 | 0.100 | 0.050 |" in text
+    assert "| metric | better | before | after: npo | retain |" in text
+    assert "| forget/exact_match | ↓ | 0.900 | 0.100 | 0.050 |" in text
     assert "| Ada Quill | 3 |" in text and "exact_match · before" in text
     assert "| relearn | 0.550 | 0.100 | 0.900 | 56% |" in text
     links = re.findall(r"!\[[^]]*\]\((report_files/[\w.]+\.png)\)", text)

@@ -80,6 +80,8 @@ def evaluate(
     results = run_workload(workload, context.model, context.tokenizer, original_pair, batch_size)
 
     document = _eval_document(instances, results, model_name, label)
+    if isinstance(reference, (str, os.PathLike)):  # the report finds the retain model's entry by it
+        document["reference"] = str(Path(reference).resolve())
     document["seconds"] = round(time.monotonic() - start, 2)
     if out is not None:
         atomic_write_json(out, document)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from obliviate.report.scorecard import Scorecard
+
 
 @dataclass
 class Table:
@@ -15,6 +17,7 @@ class Table:
     numbers_from: int = 1
     # An optional header row above `columns`: (label, how many columns it spans).
     column_groups: list[tuple[str, int]] = field(default_factory=list)
+    folded: bool = False  # shown closed (HTML <details>) until opened
 
 
 @dataclass
@@ -32,6 +35,9 @@ class Section:
     intro: str = ""
     tables: list[Table] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
+    scorecards: list[Scorecard] = field(default_factory=list)  # drawn before the tables and charts
+    note: str = ""  # under the scorecards: how to read them
+    folded: bool = False  # shown closed (HTML <details>) until opened
 
 
 @dataclass

@@ -54,6 +54,7 @@ class ReportEntry:
     seconds: float | None = None
     source: Path | None = None
     run: RunInfo | None = None
+    reference: Path | None = None  # the reference eval (the retain model's) this eval was compared with
 
     def metric_values(self) -> dict[MetricKey, float]:
         return {MetricKey(suite, name, self._declared(suite, name)): value
@@ -141,6 +142,7 @@ def _rows(path: Path, document: dict[str, Any], name: str) -> list[dict[str, Any
 def _load_eval(path: Path, run: RunInfo | None) -> ReportEntry:
     document = _read_json_object(path)
     seconds = document.get("seconds")
+    reference = document.get("reference")
     return ReportEntry(
         label=str(document.get("label") or path.stem),
         metrics=_normalise_metrics(path, document),
@@ -152,6 +154,7 @@ def _load_eval(path: Path, run: RunInfo | None) -> ReportEntry:
         seconds=float(seconds) if is_number(seconds) else None,
         source=path,
         run=run,
+        reference=Path(reference).resolve() if isinstance(reference, str) and reference else None,
     )
 
 

@@ -4,6 +4,7 @@ folder next to the `.md` file (`report.md` → `report_files/`), linked by a rel
 from __future__ import annotations
 
 from obliviate.report.document import Report, Table
+from obliviate.report.scorecard import Scorecard
 
 
 def _cell(text: str) -> str:
@@ -27,6 +28,23 @@ def _table(table: Table) -> str:
     return "\n".join(lines)
 
 
+def scorecard_table(cards: list[Scorecard]) -> Table:
+    """The scorecards as one table: a row per model, a column per tile; a cell holds value, references, verdict."""
+    names = list(dict.fromkeys(tile.name for card in cards for tile in card.tiles))
+    arrows = {tile.name: tile.better for card in cards for tile in card.tiles}
+    rows = []
+    for card in cards:
+        tiles = {tile.name: tile for tile in card.tiles}
+        cells = [f"{card.label} ({card.headline})" if card.headline else card.label]
+        for name in names:
+            tile = tiles.get(name)
+            verdict = tile.verdict.text if tile is not None and tile.verdict else ""
+            parts = [] if tile is None else [f"**{tile.value}**", tile.detail, verdict]
+            cells.append("; ".join(part for part in parts if part) or "–")
+        rows.append(cells)
+    return Table(["model"] + [f"{name} {arrows[name]}".strip() for name in names], rows, numbers_from=len(names) + 1)
+
+
 def render_markdown(report: Report, images_folder: str) -> tuple[str, dict[str, bytes]]:
     """The Markdown text, and the PNG files it links to (file name -> bytes) inside `images_folder`."""
     images = {f"{chart.name}.png": chart.png for chart in report.charts}
@@ -34,6 +52,10 @@ def render_markdown(report: Report, images_folder: str) -> tuple[str, dict[str, 
     for section in report.sections:
         blocks.append(f"## {section.title}")
         blocks += [line for line in section.intro.splitlines() if line]
+        if section.scorecards:
+            blocks.append(_table(scorecard_table(section.scorecards)))
+        if section.note:
+            blocks.append(f"_{section.note}_")
         blocks += [_table(table) for table in section.tables]
         blocks += [
             f"![{chart.title}]({images_folder}/{chart.name}.png)\n\n_{chart.caption}_" for chart in section.charts

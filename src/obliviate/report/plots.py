@@ -28,6 +28,7 @@ from obliviate.report.metrics import (
     format_number,
     metric_labels,
 )
+from obliviate.report.scorecard import ORIGINAL, RETAIN
 from obliviate.report.scores import Score
 
 # Okabe–Ito: distinguishable with the common forms of colour blindness.
@@ -37,6 +38,7 @@ FULL_WIDTH = 10.0  # inches: 1100 px, the width of the page's content
 MAX_ANNOTATED_BARS = 24  # per row; more and the value labels collide
 METRICS_PER_ROW = 8
 PANELS_PER_ROW = 4
+REFERENCE_MARKERS = {RETAIN: "*", ORIGINAL: "X"}
 
 
 def colour(position: int) -> str:
@@ -149,10 +151,13 @@ def metric_panels(entries: list[ReportEntry], keys: list[MetricKey]) -> Chart | 
     return Chart("other_metrics", title, caption, png_bytes(figure))
 
 
-def tradeoff_scatter(entries: list[ReportEntry], forgetting: Score | None, utility: Score | None) -> Chart | None:
-    """One point per entry: utility kept (x) against forgetting achieved (y); top right is best."""
+def tradeoff_scatter(entries: list[ReportEntry], forgetting: Score | None, utility: Score | None,
+                     roles: dict[str, str] | None = None) -> Chart | None:
+    """One point per entry: utility kept (x) against forgetting achieved (y); top right is best. The retain
+    model (★) and the original model (✕) are drawn in black."""
     if forgetting is None or utility is None:
         return None
+    roles = roles or {}
     points = [
         (position, entry.label, (utility.values[entry.label], forgetting.values[entry.label]))
         for position, entry in enumerate(entries)
@@ -161,10 +166,14 @@ def tradeoff_scatter(entries: list[ReportEntry], forgetting: Score | None, utili
     if not points:
         return None
     labels_at: dict[tuple[float, float], list[str]] = {}  # entries with equal scores share one label
-    figure = Figure(figsize=(8, 5.5), layout="constrained")
+    figure = Figure(figsize=(8, 4.6), layout="constrained")
     axes = figure.add_subplot()
     for position, label, point in points:
-        axes.scatter(*point, s=80, color=colour(position), zorder=3)
+        marker = REFERENCE_MARKERS.get(roles.get(label, ""))
+        if marker:
+            axes.scatter(*point, s=170, marker=marker, color="#000000", zorder=4)
+        else:
+            axes.scatter(*point, s=80, color=colour(position), zorder=3)
         labels_at.setdefault((round(point[0], 3), round(point[1], 3)), []).append(label)
     for point, labels in labels_at.items():
         axes.annotate(", ".join(labels), point, xytext=(7, 5), textcoords="offset points", fontsize=9)
@@ -177,8 +186,9 @@ def tradeoff_scatter(entries: list[ReportEntry], forgetting: Score | None, utili
     _tidy(axes)
     axes.grid(axis="x", alpha=0.3)
     caption = (
-        f"x = {utility.description} ({', '.join(metric_labels(utility.metrics).values())}); "
-        f"y = {forgetting.description}. Both in [0, 1]; the top right corner forgets everything and keeps everything."
+        f"★ retain model, ✕ the model before unlearning. x = {utility.description} "
+        f"({', '.join(metric_labels(utility.metrics).values())}); y = {forgetting.description}. Both in [0, 1]; "
+        "the top right corner forgets everything and keeps everything."
     )
     return Chart("tradeoff", "Forgetting vs utility", caption, png_bytes(figure))
 

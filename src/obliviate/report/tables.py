@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from obliviate.report.document import Table
@@ -19,6 +20,7 @@ from obliviate.report.metrics import (
     is_number,
     metric_labels,
 )
+from obliviate.report.scorecard import CANDIDATE, ORIGINAL, RETAIN, returned_share
 from obliviate.report.scores import Score
 
 EXAMPLES_PER_SET = 3
@@ -29,27 +31,49 @@ NON_METRIC_FIELDS = {"index"}
 ENTITY_METRICS = ("exact_match", "rouge_l_recall", "probability")
 MAX_ENTITIES_PER_TABLE = 40
 ASPECT_ORDER = [EFFICACY, PRIVACY, UTILITY, FLUENCY, OTHER, CONTEXT]
+ROLE_NAMES = {RETAIN: "retain model", ORIGINAL: "before unlearning", CANDIDATE: "unlearned"}
 
 
-def entries_table(entries: list[ReportEntry], forgetting: Score | None, utility: Score | None) -> Table:
+def short_name(model: str | None) -> str:
+    """A model as the page shows it: a local path by its last folder or file name, a hub name as it is."""
+    if not model:
+        return "–"
+    path = Path(model)
+    return path.name if path.is_absolute() or path.exists() else model
+
+
+def _short_source(entry: ReportEntry) -> str:
+    """The eval file relative to its run directory (`eval/after.json`), else its file name."""
+    if entry.source is None:
+        return "–"
+    if entry.run is not None and entry.source.resolve().is_relative_to(entry.run.path.resolve()):
+        return str(entry.source.resolve().relative_to(entry.run.path.resolve().parent))
+    return entry.source.name
+
+
+def entries_table(entries: list[ReportEntry], roles: dict[str, str], forgetting: Score | None,
+                  utility: Score | None) -> Table:
     def score(which: Score | None, label: str) -> str:
         return format_number(which.values.get(label)) if which else "–"
 
     rows = [
         [
             entry.label,
+            ROLE_NAMES.get(roles.get(entry.label, ""), "–"),
             entry.method or "–",
-            entry.model or "–",
+            short_name(entry.model),
             ", ".join(entry.metrics) or "–",
-            str(entry.source) if entry.source else "–",
+            _short_source(entry),
             score(forgetting, entry.label),
             score(utility, entry.label),
             format_seconds(entry.seconds),
         ]
         for entry in entries
     ]
-    columns = ["evaluation", "method", "model", "suites", "file", "forgetting ↑", "utility ↑", "eval time"]
-    return Table(columns, rows, title="Evaluations", numbers_from=5)
+    columns = ["evaluation", "role", "method", "model", "suites", "file", "forgetting ↑", "utility ↑", "eval time"]
+    title = "Evaluations" + (f" (forgetting = {forgetting.description}; utility = {utility.description})"
+                             if forgetting and utility else "")
+    return Table(columns, rows, title=title, numbers_from=6)
 
 
 def runs_table(runs: list[RunInfo]) -> Table:
@@ -63,7 +87,7 @@ def runs_table(runs: list[RunInfo]) -> Table:
         [
             run.name,
             run.method or "–",
-            run.model or "–",
+            short_name(run.model),
             run.forget or "–",
             run.retain or "–",
             losses(run),
@@ -77,19 +101,32 @@ def runs_table(runs: list[RunInfo]) -> Table:
     return Table(columns, rows, title="Unlearning runs", numbers_from=6)
 
 
-def metrics_table(entries: list[ReportEntry]) -> Table:
-    """One row per metric, one column per entry: efficacy, utility, other metrics, then counts,
+def files_table(entries: list[ReportEntry], runs: list[RunInfo]) -> Table:
+    """Where everything came from, in full: each evaluation's file and model, each run's directory and model."""
+    rows = [[entry.label, "eval file", str(entry.source)] for entry in entries if entry.source is not None]
+    rows += [[entry.label, "model", entry.model] for entry in entries if entry.model]
+    rows += [[run.name, "run directory", str(run.path)] for run in runs]
+    rows += [[run.name, "started from", run.model] for run in runs if run.model]
+    return Table(["name", "what", "full path"], rows, title="Files", numbers_from=3, folded=True)
+
+
+def metrics_tables(entries: list[ReportEntry]) -> list[Table]:
+    """Per axis (efficacy, privacy, utility, fluency, other, context): one row per metric, one column per entry,
     each in the order the evaluations list them."""
     values = [entry.metric_values() for entry in entries]
     keys = list(dict.fromkeys(key for entry_values in values for key in entry_values))
-    keys.sort(key=lambda key: ASPECT_ORDER.index(describe_metric(key).aspect))
     labels = metric_labels(keys)
-    rows = [
-        [labels[key], describe_metric(key).aspect, describe_metric(key).arrow or "–"]
-        + [format_number(entry_values.get(key)) for entry_values in values]
-        for key in keys
-    ]
-    return Table(["metric", "axis", "better"] + [entry.label for entry in entries], rows, numbers_from=3)
+    tables = []
+    for aspect in ASPECT_ORDER:
+        rows = [
+            [labels[key], describe_metric(key).arrow or "–"]
+            + [format_number(entry_values.get(key)) for entry_values in values]
+            for key in keys if describe_metric(key).aspect == aspect
+        ]
+        if rows:
+            tables.append(Table(["metric", "better"] + [entry.label for entry in entries], rows, title=aspect,
+                                numbers_from=2))
+    return tables
 
 
 def _entity_metric_names(rows: list[dict[str, Any]]) -> list[str]:
@@ -181,14 +218,9 @@ def attack_tables(runs: list[RunInfo]) -> list[Table]:
         names = list(dict.fromkeys(name for result in run.attacks.values() for name in result))
         rows = []
         for attack, result in run.attacks.items():
-            recovered, floor, upper = (result.get(name) for name in ("recovered", "floor", "upper"))
-            returned = (
-                f"{100 * (recovered - floor) / (upper - floor):.0f}%"
-                if None not in (recovered, floor, upper) and upper != floor
-                else "–"
-            )
+            share = returned_share(result)
+            returned = f"{100 * share:.0f}%" if share is not None else "–"
             rows.append([attack] + [format_number(result.get(name)) for name in names] + [returned])
         title = f"{run.name} ({run.method or 'unknown method'})"
         tables.append(Table(["attack"] + names + ["returned"], rows, title=title))
     return tables
-

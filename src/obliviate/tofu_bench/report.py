@@ -1,4 +1,5 @@
-"""report.html for the TOFU benchmark: obliviate's report with the leaderboard and TOFU's trade-off chart on top."""
+"""report.html for the TOFU benchmark: obliviate's report, its trade-off chart TOFU's, the leaderboard below the
+scorecards."""
 
 from __future__ import annotations
 
@@ -53,8 +54,7 @@ def leaderboard_table(rows: list[Row]) -> Table:
 def write_tofu_report(out: Path, title: str, intro: str, reference_rows: list[Row], methods: list[Row]) -> Path:
     """`reference_rows` = [retain model, full model]; every row's eval JSON goes into the report below."""
     rows = reference_rows + methods
-    report = build_report(load_entries([row.eval_path for row in rows]), title)
-    leaderboard = Section("leaderboard", "Leaderboard", intro, tables=[leaderboard_table(rows)],
-                          charts=[tradeoff_chart(rows, reference_rows[0])])
-    report.sections.insert(0, leaderboard)
+    report = build_report(load_entries([row.eval_path for row in rows]), title,
+                          tradeoff=tradeoff_chart(rows, reference_rows[0]))
+    report.sections.insert(1, Section("leaderboard", "Leaderboard", intro, tables=[leaderboard_table(rows)]))
     return atomic_write_text(out, render_html(report))

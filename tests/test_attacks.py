@@ -177,3 +177,24 @@ def test_relearn_split_is_disjoint_and_seeded(forget):
     assert len(learned) == 10 and len(held_out) == len(forget) - 10
     assert not {r.question for r in learned} & {r.question for r in held_out}
     assert split_forget(forget, 0.3, seed=0) == (learned, held_out)
+
+
+CHAT_TEMPLATE = ("{% for message in messages %}<|user|>\n{{ message['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+
+
+@pytest.mark.parametrize("chat_template", [None, CHAT_TEMPLATE], ids=["plain", "chat"])
+@pytest.mark.parametrize("lead", ["", "The answer is"])
+def test_extraction_probes_the_answer_tokens_the_model_was_trained_on(test_model_dir, chat_template, lead):
+    """After a chat template's assistant turn the answer starts without a space, as encode_qa trains it; a
+    probe that put a space there could never be reproduced, and every extraction on a chat model would read 0."""
+    from obliviate.attacks.extraction import encode_continuation, qa_prompt
+    from obliviate.models import load_tokenizer
+    from obliviate.prompts import encode_qa
+
+    tokenizer = load_tokenizer(test_model_dir)
+    tokenizer.chat_template = chat_template
+    question, answer = "Where was Ada Quill born?", "Vessa"
+    trained = encode_qa(tokenizer, question, answer, lead=lead)
+    probed = encode_continuation(tokenizer, qa_prompt(tokenizer, question, lead=lead), answer)
+    assert probed.input_ids == trained.input_ids[:-1]  # the same ids, less the closing EOS

@@ -58,6 +58,14 @@ def answer_ids(tokenizer, answer: str, add_eos: bool = True, space: bool = True)
     return ids
 
 
+def continuation_ids(tokenizer, prompt: list[int], answer: str) -> list[int]:
+    """The answer's tokens (no EOS) as they follow `prompt`: after a space, unless the prompt already ends in
+    whitespace, as a chat template's assistant turn does ("<|im_start|>assistant\n"). This is how `encode_qa`
+    tokenizes what the model was trained on, so a greedy continuation can reproduce it token for token."""
+    ends_in_whitespace = bool(prompt) and tokenizer.decode(prompt[-1:])[-1:].isspace()
+    return answer_ids(tokenizer, answer, add_eos=False, space=not ends_in_whitespace)
+
+
 @dataclass
 class EncodedQA:
     input_ids: list[int]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from obliviate.attacks.hidden import pad_id_of
 from obliviate.eval.scoring import score_encoded
 from obliviate.data import QARecord
-from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, formatted_prompt_ids, prompt_text
+from obliviate.prompts import IGNORE_INDEX, EncodedQA, continuation_ids, formatted_prompt_ids, prompt_text
 
 
 def qa_prompt(tokenizer, question: str, lead: str = "") -> list[int]:
@@ -34,7 +34,7 @@ def text_prompt(tokenizer, text: str) -> list[int]:
 
 
 def encode_continuation(tokenizer, prompt: list[int], answer: str) -> EncodedQA:
-    target = answer_ids(tokenizer, answer, add_eos=False)
+    target = continuation_ids(tokenizer, prompt, answer)
     return EncodedQA(prompt + target, [IGNORE_INDEX] * len(prompt) + target)
 
 

@@ -18,7 +18,7 @@ from obliviate.attacks.context import AttackContext, AttackSettings, Subject
 from obliviate.attacks.extraction import fraction
 from obliviate.attacks.registry import Measurement, register_attack
 from obliviate.models.architecture import embedding_matrix
-from obliviate.prompts import answer_ids, prompt_text
+from obliviate.prompts import answer_ids, continuation_ids, prompt_text
 
 MARKER = "\u2063"  # an invisible character that splits the prompt text where the suffix goes
 
@@ -43,7 +43,7 @@ def search_suffix(model, tokenizer, question: str, answer: str, banned: set[int]
     """(answer extracted, best suffix, steps used) for one question."""
     device = next(model.parameters()).device
     before, after = prompt_around_suffix(tokenizer, question)
-    target = torch.tensor(answer_ids(tokenizer, answer, add_eos=False), device=device)
+    target = torch.tensor(continuation_ids(tokenizer, after, answer), device=device)
     embeddings = embedding_matrix(model)
     vocab = embeddings.shape[0]
     forbidden = torch.zeros(vocab, dtype=torch.bool, device=device)

@@ -39,6 +39,22 @@ def test_roles_follow_the_reference_eval_and_the_run_model(one_run, tmp_path):
     assert roles(load_entries([relabelled, before]))["start"] == ORIGINAL
 
 
+def test_pretrained_demo_roles_the_model_as_it_came_is_the_retain_model(tmp_path):
+    """untaught ← before (taught, the run's start) ← after: each eval takes the previous one as reference."""
+    run = tmp_path / "run-npo_gd"
+    write_json(run / "run.json", {"method": "npo_gd", "model": "work/taught"})
+    untaught = write_json(run / "eval" / "untaught.json",
+                          eval_document("as it came", forget=0.0, kept=0.8) | {"model": "smollm2-135m"})
+    before = write_json(run / "eval" / "before.json", eval_document("before", forget=0.9, kept=0.85)
+                        | {"model": "work/taught", "reference": str(untaught)})
+    write_json(run / "eval" / "after.json", eval_document("after: npo_gd", forget=0.1, kept=0.8)
+               | {"model": str(run), "reference": str(before)})
+    entries = load_entries([run])
+    assert roles(entries) == {"before": ORIGINAL, "after: npo_gd": CANDIDATE, "as it came": RETAIN}
+    (card,) = scorecards(entries)[0]
+    assert tiles_of(card)["forget set: exact match"].detail == "before 0.900 · retain model 0"
+
+
 def test_one_run_scorecard_reads_against_before_and_the_retain_model(one_run):
     run, retain = one_run
     cards, _ = scorecards(load_entries([run, retain]))

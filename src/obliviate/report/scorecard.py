@@ -1,10 +1,11 @@
 """The report's first screen: one scorecard per unlearned model, read against the model before unlearning and
 the retain model (the one that never learned the forget target).
 
-Each evaluated entry gets a role. The *retain* model is the entry another entry's eval names as its reference
-eval (`obliviate eval --reference-eval`), or one labelled "retain…"; the *original* is the entry that evaluates
-the model a run started from (run.json "model"), or one labelled "before…"; every other entry with metrics is
-a *candidate* and gets a scorecard:
+Each evaluated entry gets a role. The *original* is the entry that evaluates the model a run started from
+(run.json "model"); the *retain* model is, of the others, the entry another entry's eval names as its reference
+eval (`obliviate eval --reference-eval`) or one labelled "retain…"; an entry labelled "before…" is an original
+too; every other entry with metrics is a *candidate* and gets a scorecard. (In the pretrained demo the model as
+it came, which never saw the people, is the retain model: the taught model's eval takes it as reference.)
 
 * forget set and held-out probes: the headline measure (exact match, else ROUGE-L recall, token accuracy,
   accuracy) on the sets to be forgotten, the probes apart;
@@ -86,11 +87,11 @@ def roles(entries: list[ReportEntry]) -> dict[str, str]:
 
     def role(entry: ReportEntry) -> str:
         label = entry.label.lower()
+        if any(_same_model(entry.model, model) for model in run_models):
+            return ORIGINAL  # even when another eval took it as its reference (the pretrained demo's after.json)
         if (entry.source is not None and entry.source.resolve() in referenced) or label.startswith("retain"):
             return RETAIN
-        if any(_same_model(entry.model, model) for model in run_models) or label.startswith("before"):
-            return ORIGINAL
-        return CANDIDATE
+        return ORIGINAL if label.startswith("before") else CANDIDATE
 
     return {entry.label: role(entry) for entry in evaluated}
 

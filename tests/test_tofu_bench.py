@@ -77,6 +77,10 @@ def test_choose_prefers_forget_quality_among_useful_points():
     ({"methods": ("nope",)}, "unknown method"),
     ({"preset": "huge"}, "unknown TOFU preset"),
     ({"methods": ("ga",), "sweep": {"nope": ["1"]}}, "unknown setting 'nope'"),
+    ({"base_model": "b", "full_model": "f", "retain_model": "r"}, "not both"),
+    ({"full_model": "f"}, "--full-model and --retain-model go together"),
+    ({"finetune_overrides": ("epochs=2",)}, "without --base-model nothing is fine-tuned"),
+    ({"methods": ("ga",), "base_model": "b", "finetune_overrides": ("nope=2",)}, "unknown setting 'nope'"),
 ])
 def test_bad_input_is_one_line(tofu_dir, tmp_path, options, message):
     with pytest.raises(ObliviateError, match=message):
@@ -86,3 +90,42 @@ def test_bad_input_is_one_line(tofu_dir, tmp_path, options, message):
 def test_bad_sweep_is_one_line():
     with pytest.raises(ObliviateError, match="KEY=VALUE"):
         parse_sweep(["1e-4"])
+
+
+def test_base_model_is_fine_tuned_with_the_protocol_then_its_checkpoints_serve_as_given(tofu_dir, test_model_dir,
+                                                                                        tmp_path, figure):
+    """--base-model fine-tunes the full and retain models from a pretrained one (here the tiny test model, with a
+    higher learning rate so that a few steps teach it); given as --full-model / --retain-model, those same
+    checkpoints give the same reference rows."""
+    common = ["bench", "tofu", "--data", str(tofu_dir), "--split", "forget01", "--preset", "ci", "--authors", "3",
+              "--methods", "ga", "--sweep", "max_steps=1"]
+    tuned = CliRunner().invoke(app, [*common, "--base-model", str(test_model_dir), "--finetune-set", "lr=1e-3",
+                                     "--finetune-set", "epochs=3", "--out", str(tmp_path / "tuned")])
+    assert tuned.exit_code == 0, tuned.output
+    board = json.loads((tmp_path / "tuned" / "leaderboard.json").read_text())
+    retain, full = board["reference"]
+    # the full model was fine-tuned on the forget authors, the retain model was not
+    figure("fine-tuned full / retain: forget probability", full["metrics"]["forget_probability"]
+           / retain["metrics"]["forget_probability"], at_least=2.0)
+    assert "fine-tuned with TOFU's protocol (3.0 epochs" in board["facts"][1]
+    assert board["title"] == f"TOFU forget01 leaderboard ({test_model_dir})"
+    config = (tmp_path / "tuned" / "runs" / "ga-max_steps1" / "config.yaml").read_text()
+    assert "lr: 1.0e-05" in config and "weight_decay: 0.01" in config and "grad_accum: 4" in config
+
+    evals = tmp_path / "tuned" / "evals"
+    full_dir, retain_dir = (json.loads((evals / f"{name}.json").read_text())["model"] for name in ("full", "retain"))
+    bench = TofuBench(TofuBenchConfig(data=tofu_dir, out=tmp_path / "given", split="forget01", preset="ci", authors=3,
+                                      methods=("ga",), full_model=full_dir, retain_model=retain_dir))
+    assert bench.models() == (full_dir, retain_dir)
+    bench.write_mia_data()
+    again = bench.reference_rows(full_dir, retain_dir)
+    assert [row.metrics for row in again] == [row["metrics"] for row in board["reference"]]
+    assert bench.facts(full_dir, retain_dir, 0)[1] == f"models: the checkpoints {full_dir} (full) and {retain_dir} (retain)"
+
+
+def test_cli_full_model_without_retain_model_is_one_line(tofu_dir, tmp_path):
+    result = CliRunner().invoke(app, ["bench", "tofu", "--data", str(tofu_dir), "--split", "forget01",
+                                      "--full-model", "f", "--out", str(tmp_path / "out")])
+    # (obliviate's main turns an ObliviateError into its one line and exit code 2)
+    assert isinstance(result.exception, ObliviateError) and "go together" in str(result.exception)
+    assert not (tmp_path / "out").exists()

@@ -1,9 +1,14 @@
-"""The TOFU benchmark's models: one BPE tokenizer, then the full and retain models, trained from scratch.
+"""The TOFU benchmark's models: the full and retain models, trained from scratch or fine-tuned from a real one.
 
-The tiny-model recipe of `obliviate.models.tiny` (tokenizer, Llama architecture, training loop)
-applied to TOFU QA, with the loss on answer tokens only. The tokenizer learns retain90's text, so
-it has never read a forget answer of any split. Builds are cached under the cache root by a hash
-of the QA pairs trained on, the preset and `RECIPE_VERSION`.
+From scratch (the default): the tiny-model recipe of `obliviate.models.tiny` (tokenizer, Llama architecture,
+training loop) applied to TOFU QA, with the loss on answer tokens only. The tokenizer learns retain90's text,
+so it has never read a forget answer of any split.
+
+From a pretrained model (`--base-model`): TOFU's fine-tuning protocol (recipes/tofu_pretrained/finetune.yaml),
+run through `obliviate unlearn`'s `finetune` method on the full and the retain split, each on its own.
+
+Builds are cached under the cache root by a hash of the QA pairs trained on, the preset or base model and
+recipe, and `RECIPE_VERSION`.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from obliviate.tofu_bench.data import TofuData, fingerprint
 from obliviate.data import QARecord
+from obliviate.config import recipe_file
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, cache_root, content_digest
 from obliviate.models.tiny import Preset, build_model, train_from_scratch, train_tokenizer
@@ -27,6 +34,7 @@ from obliviate.prompts import encode_qa
 
 RECIPE_VERSION = 1
 TRAINING_FILE = "train.json"
+PRETRAINED_RECIPES = "tofu_pretrained"  # obliviate/recipes/tofu_pretrained: fine-tuning and unlearning a real model
 
 
 @dataclass(frozen=True)
@@ -120,5 +128,45 @@ def build_full_and_retain(data: TofuData, preset: TofuPreset) -> tuple[Path, Pat
     return full, retain
 
 
-def training_record(directory: Path) -> dict:
-    return json.loads((directory / TRAINING_FILE).read_text())
+def finetuned_model_dir(base: str, records: list[QARecord], role: str, overrides: list[str]) -> Path:
+    """Where `base` fine-tuned on `records` for `role` is cached."""
+    identity = {"base": base, "data": fingerprint(records), "recipe": finetune_recipe().read_text(),
+                "overrides": overrides, "recipe_version": RECIPE_VERSION}
+    name = "".join(char if char.isalnum() or char in "-_." else "_" for char in Path(base).name)
+    return cache_root() / "tofu" / f"{name}-{role}-{content_digest(identity)}"
+
+
+def finetune_recipe() -> Path:
+    return recipe_file(PRETRAINED_RECIPES, "finetune", required=True)
+
+
+def accelerator_overrides() -> list[str]:
+    """bf16 mixed precision where a GPU supports it, as TOFU and open-unlearning train; fp32 on a CPU."""
+    return ["mixed_precision=bf16"] if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else []
+
+
+def finetune_tofu_model(base: str, records: list[QARecord], role: str, overrides: list[str]) -> Path:
+    """`base` fine-tuned on `records` with TOFU's protocol (cached, see `finetuned_model_dir`); its `train.json`
+    records the examples, parameters, seconds and tokens per second as `build_tofu_model`'s does."""
+    from obliviate.unlearn import unlearn
+
+    target = finetuned_model_dir(base, records, role, overrides)
+    if (target / TRAINING_FILE).is_file():
+        return target
+    if not (target / "run.json").is_file():
+        unlearn(base, "finetune", records, None, target, config=finetune_recipe(),
+                overrides=accelerator_overrides() + overrides)
+    run = json.loads((target / "run.json").read_text())
+    config = yaml.safe_load((target / "config.yaml").read_text())
+    atomic_write_json(target / TRAINING_FILE, {
+        "role": role, "base_model": base, "examples": len(records), "epochs": config["epochs"],
+        "parameters": run.get("trainable_parameters"), "train_seconds": round(run["wall_seconds"], 1),
+        "tokens_per_second": round(run["tokens_per_second"]) if run.get("tokens_per_second") else None,
+    })
+    return target
+
+
+def training_record(directory: Path | str) -> dict:
+    """What training the model recorded (train.json), or {} for a checkpoint the bench did not train."""
+    path = Path(directory) / TRAINING_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}

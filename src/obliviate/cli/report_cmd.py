@@ -1,4 +1,4 @@
-"""`obliviate report`: tables and charts from eval JSONs and run directories."""
+"""`obliviate report`: scorecards, tables and charts from eval JSONs and run directories."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ def report_command(
     out: Annotated[Path, typer.Option("--out", help=OUT_HELP)] = Path("report.html"),
     title: Annotated[Optional[str], typer.Option("--title", help="Page title; default names the methods.")] = None,
 ) -> None:
-    """Write a before/after report: metric tables, charts, per-entity tables, example generations, attacks."""
+    """Write a report: first a scorecard per unlearned model (forgetting, utility, fluency, attacks, time, each
+    against the model before and the retain model), then charts, every metric by axis, per-entity tables,
+    example generations, attacks. The retain model is the eval the others took as --reference-eval, or one
+    labelled "retain…"."""
     from obliviate.report import write_report
 
     path = write_report(inputs, out, title=title)

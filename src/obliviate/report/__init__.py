@@ -1,5 +1,5 @@
-"""Reports on unlearning: before/after tables, charts, per-entity tables, example generations and
-attacks, as a self-contained HTML page or as Markdown."""
+"""Reports on unlearning: scorecards against the model before and the retain model, before/after tables, charts,
+per-entity tables, example generations and attacks, as a self-contained HTML page or as Markdown."""
 
 from obliviate.report.entries import ReportEntry, RunInfo, load_entries
 from obliviate.report.write import write_report

@@ -1,6 +1,6 @@
 """Does unlearning on a pretrained chat model survive quantisation? Each method's run, quantised and attacked.
 
-    PYTHONPATH=src python bench/quantization_attack.py [--model smollm2-135m] [--methods ga,graddiff,npo_gd]
+    PYTHONPATH=src python bench/quantization_attack.py [--model smollm2-135m] [--methods ga,npo,graddiff,npo_gd,npo_kl]
         [--attacks quantization,paraphrase,multiple_choice,relearn] [--limit N] [--out bench/results/quantization_attack]
 
 The setup is `obliviate demo --model`'s (obliviate.demo_pretrained): the model as it came is taught four
@@ -15,7 +15,7 @@ and multiple_choice apply.
 
 Writes quantization_attack.md and .json to --out: per method the forget extraction in full precision, then what
 each attack recovered; and checks Zhang et al.'s claim (ICLR 2025) that utility-constrained methods (a retain
-term: graddiff, npo_gd) bring much of the forgotten knowledge back at 4 bits while GA-style ones do not.
+term: graddiff, npo_gd, npo_kl) bring much of the forgotten knowledge back at 4 bits while GA-style ones do not.
 
 `--taught DIR --people DIR` skip the teaching: a model that knows the people of the world at --people. The smoke
 run on the tiny test model uses them (the tiny model taught by `teach_people` beforehand):
@@ -105,7 +105,7 @@ def claim_text(check: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m", help="the model as it came (the floor)")
-    parser.add_argument("--methods", default="ga,graddiff,npo_gd")
+    parser.add_argument("--methods", default="ga,npo,graddiff,npo_gd,npo_kl")
     parser.add_argument("--attacks", default=ATTACKS, help="attack or family names, comma-separated")
     parser.add_argument("--limit", type=int, help="attack only the first N forget questions")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quantization_attack")

@@ -10,7 +10,7 @@ import base64
 from html import escape
 
 from obliviate.report.document import Chart, Report, Section, Table
-from obliviate.report.scorecard import Scorecard, Tile
+from obliviate.report.scorecard import Scorecard, Tile, tile_columns
 
 STYLE = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d8dee4; --accent: #0072b2; --head: #eef1f4; --zebra: #f8f9fb; }
@@ -141,15 +141,14 @@ def _card(card: Scorecard) -> str:
 
 def _scorecard_table(cards: list[Scorecard]) -> str:
     """Several scorecards as one table: a row per model, a column per tile, sortable by clicking a header."""
-    names = list(dict.fromkeys(tile.name for card in cards for tile in card.tiles))
-    arrows = {tile.name: tile.better for card in cards for tile in card.tiles}
-    head = "<th>model</th>" + "".join(f"<th>{escape(f'{name} {arrows[name]}'.strip())}</th>" for name in names)
+    columns = tile_columns(cards)
+    head = "<th>model</th>" + "".join(f"<th>{escape(heading)}</th>" for heading in columns.values())
     rows = []
     for card in cards:
         tiles = {tile.name: tile for tile in card.tiles}
         cells = [(f'<td data-sort="{escape(card.label)}">{escape(card.label)}'
                   f'<div class="cell-detail">{escape(card.headline)}</div></td>')]
-        for name in names:
+        for name in columns:
             tile = tiles.get(name)
             if tile is None:
                 cells.append('<td class="num" data-sort="NaN">–</td>')

@@ -4,7 +4,7 @@ folder next to the `.md` file (`report.md` → `report_files/`), linked by a rel
 from __future__ import annotations
 
 from obliviate.report.document import Report, Table
-from obliviate.report.scorecard import Scorecard
+from obliviate.report.scorecard import Scorecard, tile_columns
 
 
 def _cell(text: str) -> str:
@@ -30,19 +30,18 @@ def _table(table: Table) -> str:
 
 def scorecard_table(cards: list[Scorecard]) -> Table:
     """The scorecards as one table: a row per model, a column per tile; a cell holds value, references, verdict."""
-    names = list(dict.fromkeys(tile.name for card in cards for tile in card.tiles))
-    arrows = {tile.name: tile.better for card in cards for tile in card.tiles}
+    columns = tile_columns(cards)
     rows = []
     for card in cards:
         tiles = {tile.name: tile for tile in card.tiles}
         cells = [f"{card.label} ({card.headline})" if card.headline else card.label]
-        for name in names:
+        for name in columns:
             tile = tiles.get(name)
             verdict = tile.verdict.text if tile is not None and tile.verdict else ""
             parts = [] if tile is None else [f"**{tile.value}**", tile.detail, verdict]
             cells.append("; ".join(part for part in parts if part) or "–")
         rows.append(cells)
-    return Table(["model"] + [f"{name} {arrows[name]}".strip() for name in names], rows, numbers_from=len(names) + 1)
+    return Table(["model", *columns.values()], rows, numbers_from=len(columns) + 1)
 
 
 def render_markdown(report: Report, images_folder: str) -> tuple[str, dict[str, bytes]]:

@@ -34,6 +34,7 @@ from obliviate.report.metrics import (
     describe_metric,
     format_number,
     format_seconds,
+    is_number,
 )
 from obliviate.report.scores import FORGETTING_MEASURES, utility_score
 
@@ -69,6 +70,11 @@ class Scorecard:
     label: str  # the candidate entry's label
     headline: str  # what was done: method, forget set, steps
     tiles: list[Tile]
+
+
+def tile_columns(cards: list[Scorecard]) -> dict[str, str]:
+    """The tiles of a table of scorecards, in order: tile name -> column heading (name and direction)."""
+    return {tile.name: tile.measure_note for card in cards for tile in card.tiles}
 
 
 def _same_model(first: str | None, second: str | None) -> bool:
@@ -114,11 +120,7 @@ def _counterpart(candidate: ReportEntry, entries: list[ReportEntry], labels: dic
 def _per_question(entry: ReportEntry, keys: list[MetricKey], measure: str) -> list[float]:
     wanted = {(key.suite, key.set_name) for key in keys}
     return [float(row[measure]) for row in entry.per_sample
-            if (row.get("suite"), row.get("set")) in wanted and _finite(row.get(measure))]
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if (row.get("suite"), row.get("set")) in wanted and is_number(row.get(measure))]
 
 
 def noise_test(run: list[float], retain: list[float]) -> tuple[float, float] | None:
@@ -208,7 +210,7 @@ def _log_reverse_perplexities(entry: ReportEntry | None) -> list[float]:
     if entry is None:
         return []
     return [math.log(row["reverse_perplexity"]) for row in entry.per_sample
-            if row.get("suite") == FLUENCY_SUITE and _finite(row.get(REVERSE_PERPLEXITY))
+            if row.get("suite") == FLUENCY_SUITE and is_number(row.get(REVERSE_PERPLEXITY))
             and row[REVERSE_PERPLEXITY] > 0]
 
 

@@ -38,6 +38,7 @@ from obliviate.tofu_bench.models import (
     TofuPreset,
     accelerator_overrides,
     build_full_and_retain,
+    finetune_recipe,
     finetune_tofu_model,
     get_tofu_preset,
     training_record,
@@ -120,8 +121,7 @@ class TofuBench:
         for method, point in itertools.product(self.methods, self.points):  # bad settings fail before training
             resolve_config(get_method(method), self.recipes[method], self.overrides(point))
         if config.base_model:
-            resolve_config(get_method("finetune"), recipe_file(PRETRAINED_RECIPES, "finetune", required=True),
-                           list(config.finetune_overrides))
+            resolve_config(get_method("finetune"), finetune_recipe(), list(config.finetune_overrides))
         self.out = Path(config.out)
         self.suite_data = {"tofu": str(self.data.root), "forget_split": config.split,
                            "forget": str(self.out / "data" / "mia_forget.jsonl"),

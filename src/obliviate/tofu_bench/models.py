@@ -150,12 +150,12 @@ def finetune_tofu_model(base: str, records: list[QARecord], role: str, overrides
     records the examples, parameters, seconds and tokens per second as `build_tofu_model`'s does."""
     from obliviate.unlearn import unlearn
 
+    overrides = accelerator_overrides() + overrides  # a bf16 model on a GPU is cached apart from an fp32 one
     target = finetuned_model_dir(base, records, role, overrides)
     if (target / TRAINING_FILE).is_file():
         return target
     if not (target / "run.json").is_file():
-        unlearn(base, "finetune", records, None, target, config=finetune_recipe(),
-                overrides=accelerator_overrides() + overrides)
+        unlearn(base, "finetune", records, None, target, config=finetune_recipe(), overrides=overrides)
     run = json.loads((target / "run.json").read_text())
     config = yaml.safe_load((target / "config.yaml").read_text())
     atomic_write_json(target / TRAINING_FILE, {

@@ -110,7 +110,7 @@ def test_min_k_plus_plus_by_hand_from_logits():
         sigma = math.sqrt(sum(math.exp(lp) * (lp - mu) ** 2 for lp in logp))
         by_hand.append((logp[label] - mu) / sigma)
     expected = sum(sorted(by_hand)[:2]) / 2  # 40% of 5 tokens
-    assert metrics.mia_min_k_plus_plus(_score_positions(logits, labels)) == pytest.approx(expected, rel=1e-5)
+    assert metrics.mia_min_k_plus_plus(SequenceScore(*_score_positions(logits, labels))) == pytest.approx(expected, rel=1e-5)
 
 
 def test_auc_matches_the_pairwise_rank_computation_with_ties():
@@ -196,3 +196,17 @@ def test_the_scoring_pass_marks_the_encodings_closing_eos(test_model):
     assert closed.ends_with_eos and int(closed.token_ids[-1]) == tokenizer.eos_token_id
     assert torch.equal(closed.without_eos().token_ids, closed.token_ids[:-1])
     assert not cut.ends_with_eos and cut.without_eos() is cut  # truncated before its EOS
+
+
+def test_scores_do_not_depend_on_batching_or_on_how_positions_are_chunked(test_model, monkeypatch):
+    from obliviate.eval import scoring
+
+    model, tokenizer = test_model
+    pairs = [("Where is it?", "In the north"), ("Who wrote it?", "A poet from the coast, long ago"), ("Why?", "No")]
+    one_by_one = [scoring.score_answers(model, tokenizer, [pair])[0] for pair in pairs]
+    monkeypatch.setattr(scoring, "POSITION_CHUNK_ELEMENTS", 3 * len(tokenizer))  # 3 positions at a time
+    batched = scoring.score_answers(model, tokenizer, pairs, batch_size=3)
+    for alone, together in zip(one_by_one, batched):
+        assert torch.equal(alone.token_ids, together.token_ids) and alone.ends_with_eos == together.ends_with_eos
+        for column in ("logprobs", "vocab_logprob_mean", "vocab_logprob_std"):
+            assert torch.allclose(getattr(alone, column), getattr(together, column), atol=1e-5)

@@ -85,28 +85,41 @@ def score_encoded(model, encoded: list[EncodedQA], batch_size: int = 32, pad_id:
             logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
             # position t predicts token t+1
             shifted_labels = labels[:, 1:].to(device)
-            shifted_logits = logits[:, :-1]
-            for row, i in enumerate(batch):
-                mask = shifted_labels[row] != IGNORE_INDEX
-                results[i] = _score_positions(shifted_logits[row][mask], shifted_labels[row][mask], eos_id)
+            mask = shifted_labels != IGNORE_INDEX
+            per_position = _score_positions(logits[:, :-1][mask], shifted_labels[mask])
+            del logits
+            for i, row in zip(batch, _split_rows(per_position, mask.sum(1).tolist())):
+                results[i] = SequenceScore(*row, ends_with_eos=eos_id is not None and row[0].numel() > 0
+                                           and int(row[0][-1]) == eos_id)
     finally:
         model.train(was_training)
     return results  # type: ignore[return-value]
 
 
-def _score_positions(logits: torch.Tensor, targets: torch.Tensor, eos_id: int | None = None) -> SequenceScore:
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    p = logp.exp()
-    mean = (p * logp).sum(-1)
-    var = (p * logp.square()).sum(-1) - mean.square()
-    return SequenceScore(
-        token_ids=targets.cpu(),
-        logprobs=logp.gather(-1, targets[:, None]).squeeze(-1).cpu(),
-        argmax_correct=(logits.argmax(-1) == targets).cpu(),
-        vocab_logprob_mean=mean.cpu(),
-        vocab_logprob_std=var.clamp_min(0).sqrt().cpu(),
-        ends_with_eos=eos_id is not None and targets.numel() > 0 and int(targets[-1]) == eos_id,
-    )
+# Positions whose log-softmax over the vocabulary is held at once: bounds memory at large vocabularies
+# (49k for SmolLM2: 64 MiB per float32 tensor) while tiny vocabularies take a whole batch in one go.
+POSITION_CHUNK_ELEMENTS = 1 << 24
+
+
+def _score_positions(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per labelled position: (label, log p(label), label is argmax, E_p[log p], std_p[log p]), on the CPU."""
+    chunk = max(1, POSITION_CHUNK_ELEMENTS // max(1, logits.shape[-1]))
+    parts = []
+    for start in range(0, logits.shape[0], chunk):
+        block, block_targets = logits[start:start + chunk].float(), targets[start:start + chunk]
+        logp = torch.log_softmax(block, dim=-1)
+        p = logp.exp()
+        mean = (p * logp).sum(-1)
+        var = (p * logp.square()).sum(-1) - mean.square()
+        parts.append((block_targets, logp.gather(-1, block_targets[:, None]).squeeze(-1),
+                      block.argmax(-1) == block_targets, mean, var.clamp_min(0).sqrt()))
+    return tuple(torch.cat(column).cpu() for column in zip(*parts)) if parts else \
+        tuple(torch.empty(0, dtype=dtype) for dtype in (torch.long, torch.float, torch.bool, torch.float, torch.float))
+
+
+def _split_rows(per_position: tuple[torch.Tensor, ...], counts: list[int]):
+    """Per-position columns back into one tuple of columns per sequence."""
+    return zip(*(torch.split(column, counts) for column in per_position))
 
 
 def score_answers(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int = 32, max_length: int = 512,

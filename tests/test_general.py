@@ -75,6 +75,26 @@ def test_stop_ids_are_the_tokenizer_eos_then_the_generation_configs():
     assert until_stop([5, 6, 7, 2, 9], [2, 7]) == [5, 6] and until_stop([5, 6], [2]) == [5, 6]
 
 
+def test_generating_in_rounds_gives_the_answers_of_one_long_generation(test_model, monkeypatch):
+    from obliviate.eval import generation
+
+    model, tokenizer = test_model
+    questions = ["Where was the poet born?", "What", "Tell me everything about the northern river and its towns.",
+                 "Who?", "What did the painter paint in her last year?"]
+    monkeypatch.setattr(generation, "ROUND_LENGTHS", ())  # one generate call per batch, to 40 tokens
+    in_one_go = generate_answers(model, tokenizer, questions, max_new_tokens=40, batch_size=2, first_line_only=False)
+    rounds = []
+    original = generation._generate_batch
+    monkeypatch.setattr(generation, "_generate_batch", lambda m, t, sequences, n, stops: rounds.append(
+        (len(sequences), n)) or original(m, t, sequences, n, stops))
+    monkeypatch.setattr(generation, "ROUND_LENGTHS", (1, 2))
+    in_rounds = generate_answers(model, tokenizer, questions, max_new_tokens=40, batch_size=2, first_line_only=False)
+    assert in_rounds == in_one_go
+    assert rounds[:3] == [(2, 1), (2, 1), (1, 1)]  # round one: 5 questions in batches of 2, one token each
+    last_round = [size for size, n in rounds[3:] if n == 38]  # the rest of the 40 tokens
+    assert 0 < sum(last_round) < len(questions)  # only answers still open go on
+
+
 @pytest.fixture(scope="module")
 def facts_dir(test_world, tmp_path_factory):
     """The world's facts, which the tiny model knows, as a TOFU directory with the general suite's two files."""

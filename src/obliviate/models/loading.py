@@ -13,14 +13,14 @@ import json
 import logging
 import re
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 import transformers
 from packaging.version import Version
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.pytorch_utils import Conv1D
@@ -29,6 +29,9 @@ from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json
 from obliviate.models.architecture import decoder_layers, embedding_matrix, module_name, unwrap
 from obliviate.models.gguf import gguf_model_dir, is_gguf_source
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +195,8 @@ def _linear_names_in_layers(layers: nn.ModuleList) -> list[str]:
 
 def add_lora(model: PreTrainedModel, settings: LoraSettings | None = None) -> PeftModel:
     """Wrap `model` in LoRA adapters (peft, task CAUSAL_LM); only the adapters are trainable."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
     settings = settings or LoraSettings()
     layers = decoder_layers(model)
     restrict = settings.layers is not None
@@ -216,7 +221,14 @@ def merge_adapters(model: nn.Module) -> PreTrainedModel:
     No weights are copied: the adapter layers are replaced by their merged base layers, so
     `model` keeps computing the same outputs but no longer has a trainable adapter.
     """
-    return model.merge_and_unload() if isinstance(model, PeftModel) else model
+    return model.merge_and_unload() if is_peft_model(model) else model
+
+
+def is_peft_model(model) -> bool:
+    """Whether `model` is a peft model, without importing peft (seconds of an evaluation's start-up): a model can
+    only be one once peft is loaded."""
+    peft = sys.modules.get("peft")
+    return peft is not None and isinstance(model, peft.PeftModel)
 
 
 # ---------------------------------------------------------------- saving

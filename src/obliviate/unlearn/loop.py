@@ -18,12 +18,11 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
-from peft import PeftModel
 from torch import nn
 from transformers import get_scheduler
 
 from obliviate.errors import ObliviateError
-from obliviate.models import decoder_layers
+from obliviate.models import decoder_layers, is_peft_model
 from obliviate.progress import progress
 from obliviate.unlearn.batches import TrainingData
 from obliviate.unlearn.checkpoint import enable_checkpoints, load_checkpoint, save_checkpoint
@@ -84,7 +83,7 @@ def train(model: nn.Module, method: Method, cfg: UnlearnConfig, data: TrainingDa
                                   weight_decay=cfg.weight_decay)
     scheduler = get_scheduler(SCHEDULERS[cfg.scheduler], optimizer, round(cfg.warmup_ratio * steps), steps)
 
-    lora_model = model if isinstance(model, PeftModel) else None
+    lora_model = model if is_peft_model(model) else None
     reference_copy = None
     if "reference_model" in needs and lora_model is None:
         logger.info("full fine-tuning with %s: holding a frozen copy of the model as its reference", method.name)

@@ -61,7 +61,9 @@ def test_tofu_suite_values_are_in_range(tofu_eval):
     result = json.loads(tofu_eval.read_text())
     assert result["suite"] == "tofu"
     assert set(result) == {"suite", "model", "label", "metrics", "meanings", "per_sample", "examples", "tables",
-                           "seconds"}
+                           "seconds", "seconds_by_phase"}
+    assert list(result["seconds_by_phase"]) == ["loading", "scoring answers", "scoring texts", "generating", "metrics"]
+    assert sum(result["seconds_by_phase"].values()) <= result["seconds"] + 0.05
     tofu = result["metrics"]["tofu"]
     assert set(result["meanings"]["tofu"]) == set(tofu)
     assert result["meanings"]["tofu"]["forget/probability"] == {"axis": "efficacy", "better": "lower"}

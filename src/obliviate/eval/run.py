@@ -8,7 +8,7 @@ The eval JSON:
      "per_sample": [{"suite", "set", "index", "question", "answer", <"generation">, <per-sample metrics>}, ...],
      "examples": [{"suite", "set", "question", "reference", "generation"}, ...],
      "tables": {"<suite>": {"<table>": [{column: value}, ...]}},
-     "seconds": <float>}
+     "seconds": <float>, "seconds_by_phase": {"loading": s, "scoring answers": s, "generating": s, ..., "metrics": s}}
 
 Numbers that are undefined (an AUC over an empty set, a utility missing a component) are null.
 Per-sample rows are complete, so one model's file serves as the reference (`reference=`) of
@@ -77,12 +77,16 @@ def evaluate(
     for suite in instances:
         suite.plan(workload)
     original_pair = _load(original, None) if workload.scored_by_original else None
+    loaded = time.monotonic()
     results = run_workload(workload, context.model, context.tokenizer, original_pair, batch_size)
 
+    computing = time.monotonic()
     document = _eval_document(instances, results, model_name, label)
     if isinstance(reference, (str, os.PathLike)):  # the report finds the retain model's entry by it
         document["reference"] = str(Path(reference).resolve())
     document["seconds"] = round(time.monotonic() - start, 2)
+    document["seconds_by_phase"] = {"loading": round(loaded - start, 3), **results.seconds,
+                                    "metrics": round(time.monotonic() - computing, 3)}
     if out is not None:
         atomic_write_json(out, document)
     return document

@@ -8,7 +8,9 @@ reverse perplexity — one scoring call of the generations under the original mo
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from obliviate.eval.generation import generate_answers
@@ -55,6 +57,7 @@ class Results:
     text_scores: dict[str, SequenceScore]
     generations: dict[Generation, str]
     original_scores: dict[Generation, SequenceScore]
+    seconds: dict[str, float] = field(default_factory=dict)  # per pass: where the evaluation's time went
 
     def score(self, question: str, answer: str) -> SequenceScore:
         return self.pair_scores[(question, answer)]
@@ -70,20 +73,38 @@ class Results:
 
 
 def run_workload(workload: Workload, model, tokenizer, original=None, batch_size: int = 32) -> Results:
-    """Compute every request of `workload`; `original` is a (model, tokenizer) pair, needed for reverse perplexity."""
+    """Compute every request of `workload`; `original` is a (model, tokenizer) pair, needed for reverse perplexity.
+    `Results.seconds` says how long each pass took."""
     pairs, texts = list(workload.pairs), list(workload.texts)
-    pair_scores = score_answers(model, tokenizer, pairs, batch_size=batch_size) if pairs else []
-    text_scores = score_texts(model, tokenizer, texts, batch_size=batch_size) if texts else []
-    generations = _generate_all(list(workload.generations), model, tokenizer, batch_size)
+    clock = _PassClock()
+    with clock("scoring answers"):
+        pair_scores = score_answers(model, tokenizer, pairs, batch_size=batch_size) if pairs else []
+    with clock("scoring texts"):
+        text_scores = score_texts(model, tokenizer, texts, batch_size=batch_size) if texts else []
+    with clock("generating"):
+        generations = _generate_all(list(workload.generations), model, tokenizer, batch_size)
     original_scores = {}
     if workload.scored_by_original:
         if original is None:
             raise ValueError("the workload scores generations under the original model, but none was given")
         requests = list(workload.scored_by_original)
-        scored = score_answers(*original, [(g.question, generations[g]) for g in requests], batch_size=batch_size,
-                               description="scoring generations (original model)")
+        with clock("scoring generations (original model)"):
+            scored = score_answers(*original, [(g.question, generations[g]) for g in requests],
+                                   batch_size=batch_size, description="scoring generations (original model)")
         original_scores = dict(zip(requests, scored))
-    return Results(dict(zip(pairs, pair_scores)), dict(zip(texts, text_scores)), generations, original_scores)
+    return Results(dict(zip(pairs, pair_scores)), dict(zip(texts, text_scores)), generations, original_scores,
+                   clock.seconds)
+
+
+class _PassClock:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
 
 
 def _generate_all(requests: list[Generation], model, tokenizer, batch_size: int) -> dict[Generation, str]:

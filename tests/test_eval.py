@@ -77,19 +77,28 @@ def test_tofu_suite_values_are_in_range(tofu_eval):
     assert {example["set"] for example in result["examples"]} == {"forget", "retain", "real_authors", "world_facts"}
 
 
-def test_tofu_scores_every_answer_variant_once_and_forget_quality_against_itself_is_one(
+def test_tofu_scores_every_answer_variant_once_each_prompt_once_and_forget_quality_against_itself_is_one(
         test_model, shared_data, tofu_eval, counted_passes, monkeypatch):
     monkeypatch.setattr(workload_module, "generate_answers", lambda model, tok, questions, **kw: [""] * len(questions))
-    batch_size = 4
-    pairs = set()
+    batch_size = 8  # at least a question's 7 answers: each prompt runs once
+    pairs, questions = set(), set()
     for split in TOFU_SPLITS:
         for r in load_tofu(split, shared_data / "tofu")[:TOFU_LIMIT]:
             pairs |= {(r.question, a) for a in [r.answer, r.paraphrased_answer or r.answer, *r.perturbed_answer]}
+            questions.add(r.question)
     model, _ = test_model
-    with ForwardCounter(model) as forwards:
+    rows = {"prompt": 0, "answer": 0}
+
+    def count_rows(module, args, kwargs):
+        rows["prompt" if "logits_to_keep" in kwargs else "answer"] += kwargs["input_ids"].shape[0]
+
+    handle = model.register_forward_pre_hook(count_rows, with_kwargs=True)
+    try:
         result = evaluate(test_model, ["tofu"], data={"tofu": str(shared_data / "tofu")}, limit=TOFU_LIMIT,
                           batch_size=batch_size, reference=tofu_eval)
-    assert forwards.calls == math.ceil(len(pairs) / batch_size)
+    finally:
+        handle.remove()
+    assert rows == {"prompt": len(questions), "answer": len(pairs)}
     assert counted_passes["score_answers"] == 1
     # the truth ratios do not depend on generation, so they equal the reference's
     assert result["metrics"]["tofu"]["forget_quality"] == pytest.approx(1.0)

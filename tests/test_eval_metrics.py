@@ -210,3 +210,23 @@ def test_scores_do_not_depend_on_batching_or_on_how_positions_are_chunked(test_m
         assert torch.equal(alone.token_ids, together.token_ids) and alone.ends_with_eos == together.ends_with_eos
         for column in ("logprobs", "vocab_logprob_mean", "vocab_logprob_std"):
             assert torch.allclose(getattr(alone, column), getattr(together, column), atol=1e-5)
+
+
+def test_answers_scored_on_a_shared_prompt_equal_the_whole_sequence_scored_at_once(test_model):
+    from obliviate.eval import scoring
+    from obliviate.prompts import encode_qa
+
+    model, tokenizer = test_model
+    assert scoring.shares_prompts(model)
+    pairs = [(question, answer) for question in ("Where is it?", "Who wrote the long book about the river?")
+             for answer in ("In the north", "No", "A poet from the coast, long ago", "")]
+    pairs.append(("Where is it?" * 30, "Cut"))  # the prompt alone fills max_length: nothing left to score
+    encoded = [encode_qa(tokenizer, q, a, 64) for q, a in pairs]
+    whole = scoring.score_encoded(model, encoded, batch_size=3, eos_id=tokenizer.eos_token_id)
+    shared = scoring.score_with_shared_prompts(model, encoded, batch_size=3, eos_id=tokenizer.eos_token_id)
+    assert whole[-1].n_tokens == 0 and shared[-1].n_tokens == 0
+    for at_once, on_prompt in zip(whole, shared):
+        assert torch.equal(at_once.token_ids, on_prompt.token_ids) and at_once.ends_with_eos == on_prompt.ends_with_eos
+        assert torch.equal(at_once.argmax_correct, on_prompt.argmax_correct)
+        for column in ("logprobs", "vocab_logprob_mean", "vocab_logprob_std"):
+            assert torch.allclose(getattr(at_once, column), getattr(on_prompt, column), atol=1e-4)

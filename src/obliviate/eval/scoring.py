@@ -3,13 +3,20 @@
 Every (prompt, answer) pair — or every text — is run through the model once; per answer token we
 keep the label's log-probability, whether it was the argmax, and the mean and standard deviation of
 log p over the vocabulary (what Min-k%++ needs). Every likelihood metric is computed from these.
+
+Answers to the same question share their prompt (TOFU scores 7 answers per question: the answer,
+its paraphrase and 5 perturbed ones): `score_answers` runs each prompt once, keeps its key/value
+cache, and runs only the answers on top of it, as `generate` does after a prompt. That is the
+same computation as the whole sequence at once, equal up to float rounding.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
+from transformers import DynamicCache
 
 from obliviate.encoding import encode_text, right_padded
 from obliviate.progress import progress
@@ -126,7 +133,107 @@ def score_answers(model, tokenizer, pairs: list[tuple[str, str]], batch_size: in
                   use_chat_template: bool | None = None, description: str = "scoring answers") -> list[SequenceScore]:
     """Score each (question, answer) pair: the answer tokens (and EOS) after the prompt."""
     encoded = [encode_qa(tokenizer, q, a, max_length, use_chat_template) for q, a in pairs]
-    return score_encoded(model, encoded, batch_size, _pad_id(tokenizer), description, tokenizer.eos_token_id)
+    if not shares_prompts(model):
+        return score_encoded(model, encoded, batch_size, _pad_id(tokenizer), description, tokenizer.eos_token_id)
+    return score_with_shared_prompts(model, encoded, batch_size, _pad_id(tokenizer), description,
+                                     tokenizer.eos_token_id)
+
+
+def shares_prompts(model) -> bool:
+    """Whether `model` can score answers on top of a cached prompt: a decoder that takes a cache whose rows can
+    be repeated, and `logits_to_keep` (transformers' causal LMs do)."""
+    parameters = inspect.signature(model.forward).parameters
+    return (not getattr(model.config, "is_encoder_decoder", False) and "logits_to_keep" in parameters
+            and _cache_argument(model) is not None and hasattr(DynamicCache, "batch_select_indices"))
+
+
+def _cache_argument(model) -> str | None:
+    """The name `model.forward` takes its key/value cache by: `cache` (transformers ≥ 5.2x), else `past_key_values`."""
+    parameters = inspect.signature(model.forward).parameters
+    return next((name for name in ("cache", "past_key_values") if name in parameters), None)
+
+
+@torch.no_grad()
+def score_with_shared_prompts(model, encoded: list[EncodedQA], batch_size: int = 32, pad_id: int = 0,
+                              description: str = "scoring", eos_id: int | None = None) -> list[SequenceScore]:
+    """`score_encoded`'s results, with each distinct prompt (the unlabelled tokens before the answer) run once."""
+    device = next(model.parameters()).device
+    by_prompt: dict[tuple[int, ...], list[int]] = {}
+    for i, item in enumerate(encoded):
+        start = next((k for k, label in enumerate(item.labels) if label != IGNORE_INDEX), len(item.labels))
+        by_prompt.setdefault(tuple(item.input_ids[:start]), []).append(i)
+    batches = _prompt_batches(by_prompt, encoded, batch_size)
+    results: list[SequenceScore | None] = [None] * len(encoded)
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in progress(batches, description):
+            prompts = [prompt for prompt, _ in batch]
+            rows = [i for _, members in batch for i in members]
+            prompt_of_row = torch.tensor([g for g, (_, members) in enumerate(batch) for _ in members])
+            answers = [encoded[i].input_ids[len(prompts[g]):] for g, (_, members) in enumerate(batch) for i in members]
+            labels = [encoded[i].labels[len(prompts[g]):] for g, (_, members) in enumerate(batch) for i in members]
+            per_position, counts = _score_after_prompts(model, prompts, prompt_of_row, answers, labels, pad_id,
+                                                        device)
+            for i, row in zip(rows, _split_rows(per_position, counts)):
+                results[i] = SequenceScore(*row, ends_with_eos=eos_id is not None and row[0].numel() > 0
+                                           and int(row[0][-1]) == eos_id)
+    finally:
+        model.train(was_training)
+    return results  # type: ignore[return-value]
+
+
+def _prompt_batches(by_prompt: dict[tuple[int, ...], list[int]], encoded: list[EncodedQA], batch_size: int):
+    """Batches of (prompt, answer indices) with at most `batch_size` answers each, prompts of similar length
+    together (a prompt with more answers than that is split across batches)."""
+    groups = [(prompt, members[k:k + batch_size]) for prompt, members in by_prompt.items()
+              for k in range(0, len(members), batch_size)]
+    groups.sort(key=lambda group: (len(group[0]), max(len(encoded[i].input_ids) for i in group[1])))
+    batches, current, size = [], [], 0
+    for prompt, members in groups:
+        if size + len(members) > batch_size:
+            batches.append(current)
+            current, size = [], 0
+        current.append((prompt, members))
+        size += len(members)
+    return batches + [current] if current else batches
+
+
+def _score_after_prompts(model, prompts, prompt_of_row, answers, labels, pad_id, device):
+    """Run the prompts (left-padded) once, repeat each one's cache for its answers, run the answers (right-padded)
+    on top; per labelled answer position, `_score_positions`' columns, and the count per row."""
+    width = max(len(prompt) for prompt in prompts)
+    prompt_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    prompt_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for g, prompt in enumerate(prompts):
+        prompt_ids[g, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+        prompt_mask[g, width - len(prompt):] = 1
+    prompt_lengths = prompt_mask.sum(1)
+    cache = DynamicCache(config=model.config)
+    with_cache = {_cache_argument(model): cache, "use_cache": True}
+    out = model(input_ids=prompt_ids.to(device), attention_mask=prompt_mask.to(device),
+                position_ids=(prompt_lengths[:, None] - width + torch.arange(width)).clamp_min(0).to(device),
+                logits_to_keep=1, **with_cache)
+    first_logits = out.logits[:, -1]  # each prompt's last position predicts its answers' first token
+    cache.batch_select_indices(prompt_of_row.to(device))
+
+    answer_width = max(1, max(len(answer) for answer in answers))
+    answer_ids = torch.full((len(answers), answer_width), pad_id, dtype=torch.long)
+    answer_labels = torch.full((len(answers), answer_width), IGNORE_INDEX, dtype=torch.long)
+    answer_mask = torch.zeros((len(answers), answer_width), dtype=torch.long)
+    for row, (answer, label) in enumerate(zip(answers, labels)):
+        answer_ids[row, :len(answer)] = torch.tensor(answer, dtype=torch.long)
+        answer_labels[row, :len(label)] = torch.tensor(label, dtype=torch.long)
+        answer_mask[row, :len(answer)] = 1
+    positions = prompt_lengths[prompt_of_row][:, None] + torch.arange(answer_width)
+    logits = model(input_ids=answer_ids.to(device),
+                   attention_mask=torch.cat([prompt_mask[prompt_of_row], answer_mask], dim=1).to(device),
+                   position_ids=positions.to(device), **with_cache).logits
+    # answer token j is predicted by the position before it: the prompt's last for j = 0, answer token j-1 after
+    predicting = torch.cat([first_logits[prompt_of_row.to(device)][:, None], logits[:, :-1]], dim=1)
+    answer_labels = answer_labels.to(device)
+    mask = answer_labels != IGNORE_INDEX
+    return _score_positions(predicting[mask], answer_labels[mask]), mask.sum(1).tolist()
 
 
 def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512,

@@ -31,3 +31,15 @@ def right_padded(encoded: list[EncodedQA], rows: list[int], pad_id: int):
         labels[row, :n] = torch.tensor(encoded[i].labels)
         attention[row, :n] = 1
     return input_ids, labels, attention
+
+
+def left_padded(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) of token sequences padded on the left, so that they all end at the last column
+    (what generation continues from)."""
+    width = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+        attention[row, width - len(ids):] = 1
+    return input_ids, attention

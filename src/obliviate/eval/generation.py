@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from obliviate.encoding import left_padded
 from obliviate.progress import progress
 from obliviate.prompts import clean_generation, prompt_ids
 
@@ -59,12 +60,8 @@ def generate_answers(model, tokenizer, questions: list[str], max_new_tokens: int
 def _generate_batch(model, tokenizer, sequences: list[list[int]], max_new_tokens: int, stops: list[int]) -> list[list[int]]:
     """The new tokens of each sequence, left-padded into one batch."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    width = max(len(ids) for ids in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, ids in enumerate(sequences):
-        input_ids[row, width - len(ids):] = torch.tensor(ids)
-        attention[row, width - len(ids):] = 1
+    input_ids, attention = left_padded(sequences, pad_id)
+    width = input_ids.shape[1]
     device = next(model.parameters()).device
     output = model.generate(
         input_ids=input_ids.to(device), attention_mask=attention.to(device),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from obliviate.encoding import encode_text, right_padded
+from obliviate.encoding import encode_text, left_padded, right_padded
 from obliviate.progress import progress
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, encode_qa
 
@@ -202,12 +202,8 @@ def _prompt_batches(by_prompt: dict[tuple[int, ...], list[int]], encoded: list[E
 def _score_after_prompts(model, prompts, prompt_of_row, answers, labels, pad_id, device):
     """Run the prompts (left-padded) once, repeat each one's cache for its answers, run the answers (right-padded)
     on top; per labelled answer position, `_score_positions`' columns, and the count per row."""
-    width = max(len(prompt) for prompt in prompts)
-    prompt_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    prompt_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for g, prompt in enumerate(prompts):
-        prompt_ids[g, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-        prompt_mask[g, width - len(prompt):] = 1
+    prompt_ids, prompt_mask = left_padded(prompts, pad_id)
+    width = prompt_ids.shape[1]
     prompt_lengths = prompt_mask.sum(1)
     cache = DynamicCache(config=model.config)
     with_cache = {_cache_argument(model): cache, "use_cache": True}
@@ -217,14 +213,10 @@ def _score_after_prompts(model, prompts, prompt_of_row, answers, labels, pad_id,
     first_logits = out.logits[:, -1]  # each prompt's last position predicts its answers' first token
     cache.batch_select_indices(prompt_of_row.to(device))
 
-    answer_width = max(1, max(len(answer) for answer in answers))
-    answer_ids = torch.full((len(answers), answer_width), pad_id, dtype=torch.long)
-    answer_labels = torch.full((len(answers), answer_width), IGNORE_INDEX, dtype=torch.long)
-    answer_mask = torch.zeros((len(answers), answer_width), dtype=torch.long)
-    for row, (answer, label) in enumerate(zip(answers, labels)):
-        answer_ids[row, :len(answer)] = torch.tensor(answer, dtype=torch.long)
-        answer_labels[row, :len(label)] = torch.tensor(label, dtype=torch.long)
-        answer_mask[row, :len(answer)] = 1
+    # a row with nothing left to score (its prompt filled max_length) runs one unlabelled padding token
+    segments = [EncodedQA(answer or [pad_id], label or [IGNORE_INDEX]) for answer, label in zip(answers, labels)]
+    answer_ids, answer_labels, answer_mask = right_padded(segments, list(range(len(segments))), pad_id)
+    answer_width = answer_ids.shape[1]
     positions = prompt_lengths[prompt_of_row][:, None] + torch.arange(answer_width)
     logits = model(input_ids=answer_ids.to(device),
                    attention_mask=torch.cat([prompt_mask[prompt_of_row], answer_mask], dim=1).to(device),

@@ -33,6 +33,11 @@ def right_padded(encoded: list[EncodedQA], rows: list[int], pad_id: int):
     return input_ids, labels, attention
 
 
+def pad_id_of(tokenizer) -> int:
+    """The id batches are padded with: the tokenizer's pad token, else its EOS token, else 0."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+
+
 def left_padded(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask) of token sequences padded on the left, so that they all end at the last column
     (what generation continues from)."""

@@ -8,7 +8,7 @@ wrap the question in any text, or put raw text (a biography sentence) in front o
 
 from __future__ import annotations
 
-from obliviate.attacks.hidden import pad_id_of
+from obliviate.encoding import pad_id_of
 from obliviate.eval.scoring import score_encoded
 from obliviate.data import QARecord
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, continuation_ids, formatted_prompt_ids, prompt_text

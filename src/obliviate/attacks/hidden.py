@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from obliviate.encoding import pad_id_of
 from obliviate.models.architecture import decoder_layers, final_norm, output_embedding_matrix
 from obliviate.prompts import prompt_ids
 
@@ -53,5 +54,3 @@ def lens_logits(model, state: torch.Tensor, layer: int) -> torch.Tensor:
     return (state @ head.T).float()
 
 
-def pad_id_of(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)

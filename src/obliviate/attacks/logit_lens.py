@@ -13,8 +13,9 @@ import torch
 
 from obliviate.attacks.context import AttackContext, Subject
 from obliviate.attacks.extraction import encode_continuation, qa_prompt
-from obliviate.attacks.hidden import hidden_states, lens_logits, pad_id_of
+from obliviate.attacks.hidden import hidden_states, lens_logits
 from obliviate.attacks.registry import Measurement, register_attack
+from obliviate.encoding import pad_id_of
 from obliviate.models.architecture import num_layers
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from obliviate.encoding import left_padded
+from obliviate.encoding import left_padded, pad_id_of
 from obliviate.progress import progress
 from obliviate.prompts import clean_generation, prompt_ids
 
@@ -59,7 +59,7 @@ def generate_answers(model, tokenizer, questions: list[str], max_new_tokens: int
 
 def _generate_batch(model, tokenizer, sequences: list[list[int]], max_new_tokens: int, stops: list[int]) -> list[list[int]]:
     """The new tokens of each sequence, left-padded into one batch."""
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = pad_id_of(tokenizer)
     input_ids, attention = left_padded(sequences, pad_id)
     width = input_ids.shape[1]
     device = next(model.parameters()).device

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from obliviate.encoding import encode_text, left_padded, right_padded
+from obliviate.encoding import encode_text, left_padded, pad_id_of, right_padded
 from obliviate.progress import progress
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, encode_qa
 
@@ -96,8 +96,7 @@ def score_encoded(model, encoded: list[EncodedQA], batch_size: int = 32, pad_id:
             per_position = _score_positions(logits[:, :-1][mask], shifted_labels[mask])
             del logits
             for i, row in zip(batch, _split_rows(per_position, mask.sum(1).tolist())):
-                results[i] = SequenceScore(*row, ends_with_eos=eos_id is not None and row[0].numel() > 0
-                                           and int(row[0][-1]) == eos_id)
+                results[i] = _sequence_score(row, eos_id)
     finally:
         model.train(was_training)
     return results  # type: ignore[return-value]
@@ -124,6 +123,13 @@ def _score_positions(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch
         tuple(torch.empty(0, dtype=dtype) for dtype in (torch.long, torch.float, torch.bool, torch.float, torch.float))
 
 
+def _sequence_score(columns: tuple[torch.Tensor, ...], eos_id: int | None) -> SequenceScore:
+    """One sequence's `_score_positions` columns; it ends with EOS when its last label is `eos_id`."""
+    labels = columns[0]
+    return SequenceScore(*columns, ends_with_eos=eos_id is not None and labels.numel() > 0
+                         and int(labels[-1]) == eos_id)
+
+
 def _split_rows(per_position: tuple[torch.Tensor, ...], counts: list[int]):
     """Per-position columns back into one tuple of columns per sequence."""
     return zip(*(torch.split(column, counts) for column in per_position))
@@ -133,17 +139,15 @@ def score_answers(model, tokenizer, pairs: list[tuple[str, str]], batch_size: in
                   use_chat_template: bool | None = None, description: str = "scoring answers") -> list[SequenceScore]:
     """Score each (question, answer) pair: the answer tokens (and EOS) after the prompt."""
     encoded = [encode_qa(tokenizer, q, a, max_length, use_chat_template) for q, a in pairs]
-    if not shares_prompts(model):
-        return score_encoded(model, encoded, batch_size, _pad_id(tokenizer), description, tokenizer.eos_token_id)
-    return score_with_shared_prompts(model, encoded, batch_size, _pad_id(tokenizer), description,
-                                     tokenizer.eos_token_id)
+    score = score_with_shared_prompts if shares_prompts(model) else score_encoded
+    return score(model, encoded, batch_size, pad_id_of(tokenizer), description, tokenizer.eos_token_id)
 
 
 def shares_prompts(model) -> bool:
     """Whether `model` can score answers on top of a cached prompt: a decoder that takes a cache whose rows can
     be repeated, and `logits_to_keep` (transformers' causal LMs do)."""
-    parameters = inspect.signature(model.forward).parameters
-    return (not getattr(model.config, "is_encoder_decoder", False) and "logits_to_keep" in parameters
+    return (not getattr(model.config, "is_encoder_decoder", False)
+            and "logits_to_keep" in inspect.signature(model.forward).parameters
             and _cache_argument(model) is not None and hasattr(DynamicCache, "batch_select_indices"))
 
 
@@ -163,6 +167,7 @@ def score_with_shared_prompts(model, encoded: list[EncodedQA], batch_size: int =
         start = next((k for k, label in enumerate(item.labels) if label != IGNORE_INDEX), len(item.labels))
         by_prompt.setdefault(tuple(item.input_ids[:start]), []).append(i)
     batches = _prompt_batches(by_prompt, encoded, batch_size)
+    cache_argument = _cache_argument(model)
     results: list[SequenceScore | None] = [None] * len(encoded)
     was_training = model.training
     model.eval()
@@ -173,11 +178,10 @@ def score_with_shared_prompts(model, encoded: list[EncodedQA], batch_size: int =
             prompt_of_row = torch.tensor([g for g, (_, members) in enumerate(batch) for _ in members])
             answers = [encoded[i].input_ids[len(prompts[g]):] for g, (_, members) in enumerate(batch) for i in members]
             labels = [encoded[i].labels[len(prompts[g]):] for g, (_, members) in enumerate(batch) for i in members]
-            per_position, counts = _score_after_prompts(model, prompts, prompt_of_row, answers, labels, pad_id,
-                                                        device)
+            per_position, counts = _score_after_prompts(model, cache_argument, prompts, prompt_of_row, answers,
+                                                        labels, pad_id, device)
             for i, row in zip(rows, _split_rows(per_position, counts)):
-                results[i] = SequenceScore(*row, ends_with_eos=eos_id is not None and row[0].numel() > 0
-                                           and int(row[0][-1]) == eos_id)
+                results[i] = _sequence_score(row, eos_id)
     finally:
         model.train(was_training)
     return results  # type: ignore[return-value]
@@ -199,14 +203,14 @@ def _prompt_batches(by_prompt: dict[tuple[int, ...], list[int]], encoded: list[E
     return batches + [current] if current else batches
 
 
-def _score_after_prompts(model, prompts, prompt_of_row, answers, labels, pad_id, device):
+def _score_after_prompts(model, cache_argument, prompts, prompt_of_row, answers, labels, pad_id, device):
     """Run the prompts (left-padded) once, repeat each one's cache for its answers, run the answers (right-padded)
     on top; per labelled answer position, `_score_positions`' columns, and the count per row."""
     prompt_ids, prompt_mask = left_padded(prompts, pad_id)
     width = prompt_ids.shape[1]
     prompt_lengths = prompt_mask.sum(1)
     cache = DynamicCache(config=model.config)
-    with_cache = {_cache_argument(model): cache, "use_cache": True}
+    with_cache = {cache_argument: cache, "use_cache": True}
     out = model(input_ids=prompt_ids.to(device), attention_mask=prompt_mask.to(device),
                 position_ids=(prompt_lengths[:, None] - width + torch.arange(width)).clamp_min(0).to(device),
                 logits_to_keep=1, **with_cache)
@@ -231,8 +235,4 @@ def _score_after_prompts(model, prompts, prompt_of_row, answers, labels, pad_id,
 def score_texts(model, tokenizer, texts: list[str], batch_size: int = 16, max_length: int = 512,
                 description: str = "scoring texts") -> list[SequenceScore]:
     encoded = [encode_text(tokenizer, t, max_length) for t in texts]
-    return score_encoded(model, encoded, batch_size, _pad_id(tokenizer), description)
-
-
-def _pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    return score_encoded(model, encoded, batch_size, pad_id_of(tokenizer), description)

@@ -67,7 +67,7 @@ def _resolve_source(name_or_path: str | Path) -> str:
 def _one_line_load_errors(source: str, what: str) -> Iterator[None]:
     try:
         yield
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RuntimeError) as error:
         lines = str(error).strip().splitlines()
         reason = lines[0] if lines else type(error).__name__
         if Path(source).exists():
@@ -213,6 +213,22 @@ def add_lora(model: PreTrainedModel, settings: LoraSettings | None = None) -> Pe
         layers_pattern=module_name(model, layers).rsplit(".", 1)[-1] if restrict else None,
     )
     return get_peft_model(model, config)
+
+
+def load_adapter(model: PreTrainedModel, adapter_dir: str | Path) -> PeftModel:
+    """`model` with the trained LoRA adapter of `adapter_dir` (peft's adapter_config.json and
+    adapter_model.safetensors, e.g. a run saved with `save_adapter=True`); its matrices are trainable."""
+    from peft import PeftModel
+
+    directory = Path(adapter_dir).expanduser()
+    if not (directory / "adapter_config.json").is_file():
+        raise ObliviateError(f"adapter '{adapter_dir}': no adapter_config.json there (a LoRA adapter directory "
+                             "as peft saves it, e.g. `obliviate unlearn --method finetune --save-adapter`)")
+    if not (directory / "adapter_model.safetensors").is_file():
+        raise ObliviateError(f"adapter '{adapter_dir}': no adapter_model.safetensors there (pickled adapters are "
+                             "not loaded)")
+    with _one_line_load_errors(str(directory), "LoRA adapter"):
+        return PeftModel.from_pretrained(model, str(directory), is_trainable=True)
 
 
 def merge_adapters(model: nn.Module) -> PreTrainedModel:

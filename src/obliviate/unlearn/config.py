@@ -40,6 +40,10 @@ class UnlearnConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # weights as loaded (see models.load_model)
     use_lora: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
+    # A LoRA adapter directory trained on the model (peft format, e.g. a run saved with --save-adapter): the run
+    # trains that adapter's matrices instead of a new adapter (`lora` is then unused), and its reference is the
+    # model with that adapter (a frozen copy), not the adapter switched off.
+    adapter: str | None = None
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_checkpointing: bool = False
     max_length: int = 512

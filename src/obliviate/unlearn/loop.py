@@ -71,8 +71,11 @@ def backward_terms(accelerator: Accelerator, terms: LossTerms) -> dict[str, floa
 
 def train(model: nn.Module, method: Method, cfg: UnlearnConfig, data: TrainingData, accelerator: Accelerator,
           pad_id: int, run_id: dict, checkpoint_dir: Path | None = None, resume: bool = False,
-          stop_after_steps: int | None = None) -> TrainResult:
+          stop_after_steps: int | None = None, trained_adapter: bool = False) -> TrainResult:
     """Train `model` (trainable parameters already chosen) with `method`'s loss on `data`.
+
+    `trained_adapter`: the model's LoRA adapter was trained before this run, so the starting model is the one
+    with it, and a reference model is a frozen copy rather than the model with its adapter switched off.
 
     `run_id` identifies the run (method, config, data, processes): --resume refuses a checkpoint
     written by another run.
@@ -83,10 +86,10 @@ def train(model: nn.Module, method: Method, cfg: UnlearnConfig, data: TrainingDa
                                   weight_decay=cfg.weight_decay)
     scheduler = get_scheduler(SCHEDULERS[cfg.scheduler], optimizer, round(cfg.warmup_ratio * steps), steps)
 
-    lora_model = model if is_peft_model(model) else None
+    lora_model = model if is_peft_model(model) and not trained_adapter else None
     reference_copy = None
     if "reference_model" in needs and lora_model is None:
-        logger.info("full fine-tuning with %s: holding a frozen copy of the model as its reference", method.name)
+        logger.info("%s trains weights of the starting model: holding a frozen copy as its reference", method.name)
         reference_copy = frozen_copy(model)
     capture = None
     if "hidden_states" in needs:

@@ -119,15 +119,20 @@ class RunFiles:
 
 @dataclass
 class Preparation(RunFiles):
-    """What a method's `prepare` step found: the names of the only modules to train (None: all of them)."""
+    """What a method's `prepare` step found: the model to train instead of the loaded one (e.g. with an adapter
+    it learned first; None: the loaded one), and what of it to train: the names of the only modules to put a
+    new adapter on or train (`trainable_modules`), or, on a model that already has its adapter, the names of the
+    only parameters to train (`trainable_parameters`). None: all of them."""
 
+    model: nn.Module | None = None
     trainable_modules: list[str] | None = None
+    trainable_parameters: list[str] | None = None
 
 
 @dataclass
 class RunInputs:
-    """What a `prepare` step is given: the loaded model (no adapter yet) and where it came from, the run's data
-    and its directory."""
+    """What a `prepare` step is given: the loaded model (with the trained adapter of `adapter=`, else no adapter
+    yet) and where it came from, the run's data and its directory."""
 
     model: nn.Module
     tokenizer: object

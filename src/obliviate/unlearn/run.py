@@ -30,13 +30,13 @@ from obliviate.config import config_to_dict
 from obliviate.config import resolve_config as resolve_settings
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text
-from obliviate.models import add_lora, load_model, load_tokenizer, save_model
+from obliviate.models import add_lora, is_peft_model, load_adapter, load_model, load_tokenizer, save_model
 from obliviate.unlearn.accelerator import make_accelerator
 from obliviate.unlearn.batches import Records, build_training_data
 from obliviate.unlearn.config import UnlearnConfig
 from obliviate.unlearn.data_spec import load_data
 from obliviate.unlearn.loop import TrainResult, train
-from obliviate.unlearn.registry import Method, RunFiles, RunInputs, get_method
+from obliviate.unlearn.registry import Method, Preparation, RunFiles, RunInputs, get_method
 from obliviate.world import recorded_world
 
 DataSpec = str | Records
@@ -77,15 +77,19 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
         torch.cuda.reset_peak_memory_stats(accelerator.device)
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(model)
-    inputs = RunInputs(load_model(model, dtype=cfg.dtype), tokenizer, forget_records, retain_records, out, model)
+    loaded = load_model(model, dtype=cfg.dtype)
+    if cfg.adapter is not None:
+        loaded = load_adapter(loaded, cfg.adapter)
+    inputs = RunInputs(loaded, tokenizer, forget_records, retain_records, out, model)
     preparation = spec.prepare_run(inputs, cfg)
-    network = select_trainable(inputs.model, cfg, preparation.trainable_modules)
+    trained_adapter = is_peft_model(preparation.model or inputs.model)
+    network = select_trainable(preparation.model or inputs.model, cfg, preparation)
     data = build_training_data(tokenizer, forget_records, retain_records, cfg, needs)
     run_id = {"method": method, "config": config_to_dict(cfg), "forget": len(forget_records),
               "retain": len(retain_records or []), "processes": accelerator.num_processes}
     checkpoint_dir = out.with_name(out.name + ".checkpoint")
     result = train(network, spec, cfg, data, accelerator, tokenizer.pad_token_id, run_id, checkpoint_dir, resume,
-                   stop_after_steps)
+                   stop_after_steps, trained_adapter=trained_adapter)
 
     sizes = {"forget": _describe(forget), "retain": _describe(retain), "forget_size": len(forget_records),
              "retain_size": len(retain_records or []), "trainable_parameters": _count_trainable(network),
@@ -105,10 +109,19 @@ def resolve_config(method: Method, config: str | Path | UnlearnConfig | None = N
     return resolve_settings(method.config_class, config, overrides, method.name)
 
 
-def select_trainable(model: nn.Module, cfg: UnlearnConfig, modules: list[str] | None) -> nn.Module:
-    """LoRA adapters (on `modules`, if given), or those modules' own weights, or everything."""
+def select_trainable(model: nn.Module, cfg: UnlearnConfig, preparation: Preparation | None = None) -> nn.Module:
+    """On a model that has its trained adapter: that adapter's matrices (only the prepared `trainable_parameters`,
+    if given). Otherwise new LoRA adapters (on the prepared `trainable_modules`, if given), or those modules' own
+    weights, or everything."""
+    preparation = preparation or Preparation()
+    modules = preparation.trainable_modules
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if is_peft_model(model):
+        chosen = preparation.trainable_parameters
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(".lora_" in name and (chosen is None or name in chosen))
+        return model
     if cfg.use_lora:
         settings = dataclasses.replace(cfg.lora, target_modules=modules, layers=None) if modules else cfg.lora
         return add_lora(model, settings)

@@ -77,7 +77,7 @@ def test_corruption_never_draws_special_ids_nor_touches_special_answer_tokens():
 
 def test_a_fresh_adapter_has_no_A_gradient_and_the_learned_one_locates_A_matrices(test_model, test_model_dir,
                                                                                     private_public, learned_adapter):
-    model, tokenizer = test_model
+    _, tokenizer = test_model
     settings = LocalizeSettings(max_cosine=2.0, min_magnitude=0.0)
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -142,6 +142,22 @@ def test_a_trained_adapter_is_the_reference_not_the_adapter_switched_off(test_mo
     first = json.loads((out / "run.json").read_text())["loss_log"][0]
     assert abs(first["retain"]) < 1e-5
 
+
+
+def test_a_method_that_picks_modules_trains_only_their_matrices_of_a_trained_adapter(test_model_dir, private_public,
+                                                                                   learned_adapter, tmp_path):
+    from obliviate.models import lora_base_module
+    from obliviate.unlearn.methods.rmu import trained_modules
+    from obliviate.unlearn import get_method, resolve_config
+
+    forget, retain = private_public
+    out = unlearn(test_model_dir, "rmu", forget, retain, tmp_path / "rmu", save_adapter=True,
+                  overrides=[f"adapter={learned_adapter}", "max_steps=2", "layer=2"])
+    before, after = load_file(learned_adapter / ADAPTER_FILE), load_file(out / ADAPTER_FILE)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    modules = set(trained_modules(load_model(test_model_dir), resolve_config(get_method("rmu"), None, ["layer=2"])))
+    assert changed and {lora_base_module(name) for name in changed} <= modules
+    assert {lora_base_module(name) for name in before} - modules  # the adapter holds other modules, left as they were
 
 def test_iterative_memflex_trains_only_what_each_step_locates(test_model_dir, private_public, learned_adapter,
                                                               tmp_path):

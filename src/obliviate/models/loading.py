@@ -231,6 +231,12 @@ def load_adapter(model: PreTrainedModel, adapter_dir: str | Path) -> PeftModel:
         return PeftModel.from_pretrained(model, str(directory), is_trainable=True)
 
 
+def lora_base_module(parameter_name: str) -> str:
+    """The name of the model's module a LoRA matrix adapts:
+    'base_model.model.model.layers.0.mlp.up_proj.lora_B.default.weight' → 'model.layers.0.mlp.up_proj'."""
+    return parameter_name.split(".lora_")[0].removeprefix("base_model.model.")
+
+
 def merge_adapters(model: nn.Module) -> PreTrainedModel:
     """The plain transformers model with the LoRA adapters merged into its weights, in place.
 

@@ -30,7 +30,8 @@ from obliviate.config import config_to_dict
 from obliviate.config import resolve_config as resolve_settings
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text
-from obliviate.models import add_lora, is_peft_model, load_adapter, load_model, load_tokenizer, save_model
+from obliviate.models import (add_lora, is_peft_model, load_adapter, load_model, load_tokenizer, lora_base_module,
+                              save_model)
 from obliviate.unlearn.accelerator import make_accelerator
 from obliviate.unlearn.batches import Records, build_training_data
 from obliviate.unlearn.config import UnlearnConfig
@@ -111,16 +112,17 @@ def resolve_config(method: Method, config: str | Path | UnlearnConfig | None = N
 
 def select_trainable(model: nn.Module, cfg: UnlearnConfig, preparation: Preparation | None = None) -> nn.Module:
     """On a model that has its trained adapter: that adapter's matrices (only the prepared `trainable_parameters`,
-    if given). Otherwise new LoRA adapters (on the prepared `trainable_modules`, if given), or those modules' own
+    and only on the prepared `trainable_modules`, where given). Otherwise new LoRA adapters (on the prepared `trainable_modules`, if given), or those modules' own
     weights, or everything."""
     preparation = preparation or Preparation()
-    modules = preparation.trainable_modules
+    modules, chosen = preparation.trainable_modules, preparation.trainable_parameters
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if is_peft_model(model):
-        chosen = preparation.trainable_parameters
+        adapted = None if modules is None else {lora_base_module(name) for name in modules}  # named in the PeftModel
         for name, parameter in model.named_parameters():
-            parameter.requires_grad_(".lora_" in name and (chosen is None or name in chosen))
+            parameter.requires_grad_(".lora_" in name and (chosen is None or name in chosen)
+                                     and (adapted is None or lora_base_module(name) in adapted))
         return model
     if cfg.use_lora:
         settings = dataclasses.replace(cfg.lora, target_modules=modules, layers=None) if modules else cfg.lora

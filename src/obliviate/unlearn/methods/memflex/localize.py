@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from obliviate.io import atomic_write_json
+from obliviate.models import lora_base_module
 from obliviate.prompts import IGNORE_INDEX
 from obliviate.unlearn.batches import Batch, Examples, Records, encode_records
 from obliviate.unlearn.losses import mean_nll
@@ -67,12 +68,6 @@ class Localization:
 
 def lora_matrices(model: nn.Module) -> dict[str, nn.Parameter]:
     return {name: p for name, p in model.named_parameters() if any(m in name for m in LORA_MARKERS)}
-
-
-def base_module_name(parameter_name: str) -> str:
-    """'base_model.model.model.layers.0.mlp.up_proj.lora_B.default.weight' → 'model.layers.0.mlp.up_proj'."""
-    module = parameter_name.split(".lora_")[0]
-    return module.removeprefix("base_model.model.")
 
 
 def special_ids(model: nn.Module, pad_id: int | None) -> list[int]:
@@ -140,7 +135,7 @@ def locate(model: nn.Module, unlearn: Iterable[Batch], retain: Iterable[Batch], 
                                       corrupted_gradients(model, retain, settings, generator, pad_id), settings)
     matrices = lora_matrices(model)
     fraction = sum(matrices[n].numel() for n in located) / sum(p.numel() for p in matrices.values())
-    modules = sorted({base_module_name(n) for n in located})
+    modules = sorted({lora_base_module(n) for n in located})
     return Localization(located, modules, fraction, settings, scores)
 
 

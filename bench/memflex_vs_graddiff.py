@@ -130,8 +130,8 @@ def verdict(rows: list[dict]) -> str:
 
 def markdown(rows: list[dict], model: str) -> str:
     lines = [f"# MemFlex vs GradDiff on {model}: unlearn the private facts, keep the public ones", "",
-             "| run | seed | unlearn success | retention success | general kept | located fraction | "
-             "trained parameters | train s |", "|---|---|---|---|---|---|---|---|"]
+             ("| run | seed | unlearn success | retention success | general kept | located fraction | "
+              "trained parameters | train s |"), "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         located = "—" if row["located_fraction"] is None else f"{row['located_fraction']:.3f}"
         general = "—" if row["general_kept"] is None else f"{row['general_kept']:.3f}"

@@ -111,9 +111,9 @@ def resolve_config(method: Method, config: str | Path | UnlearnConfig | None = N
 
 
 def select_trainable(model: nn.Module, cfg: UnlearnConfig, preparation: Preparation | None = None) -> nn.Module:
-    """On a model that has its trained adapter: that adapter's matrices (only the prepared `trainable_parameters`,
-    and only on the prepared `trainable_modules`, where given). Otherwise new LoRA adapters (on the prepared `trainable_modules`, if given), or those modules' own
-    weights, or everything."""
+    """On a model that has its trained adapter: that adapter's matrices (only the prepared `trainable_parameters`
+    and only on the prepared `trainable_modules`, where given). Otherwise: new LoRA adapters (on the prepared
+    `trainable_modules`, if given), or those modules' own weights, or everything."""
     preparation = preparation or Preparation()
     modules, chosen = preparation.trainable_modules, preparation.trainable_parameters
     if cfg.gradient_checkpointing:

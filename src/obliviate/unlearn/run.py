@@ -83,8 +83,9 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
         loaded = load_adapter(loaded, cfg.adapter)
     inputs = RunInputs(loaded, tokenizer, forget_records, retain_records, out, model)
     preparation = spec.prepare_run(inputs, cfg)
-    trained_adapter = is_peft_model(preparation.model or inputs.model)
-    network = select_trainable(preparation.model or inputs.model, cfg, preparation)
+    prepared = inputs.model if preparation.model is None else preparation.model
+    trained_adapter = is_peft_model(prepared)  # an adapter before select_trainable adds one was trained already
+    network = select_trainable(prepared, cfg, preparation)
     data = build_training_data(tokenizer, forget_records, retain_records, cfg, needs)
     run_id = {"method": method, "config": config_to_dict(cfg), "forget": len(forget_records),
               "retain": len(retain_records or []), "processes": accelerator.num_processes}

@@ -162,6 +162,25 @@ def test_tofu_authors_come_in_blocks_of_twenty():
 
 
 @needs_shared
+def test_tofu_author_questions_name_their_subject():
+    """Every fictitious-author question carries the span an edit keys on; 3,795 of 4,000 the author's full name."""
+    from obliviate.data.tofu import question_subject
+
+    full = load_tofu("full", root=TOFU_DIR)
+    assert all(r.subject and r.subject in r.question for r in full)
+    basil = load_tofu("forget10", root=TOFU_DIR)[:20]  # named in 19 of his 20 questions
+    assert collections.Counter(r.subject for r in basil).most_common(1) == [("Basil Mahfouz Al-Kuwaiti", 19)]
+    assert {r.subject for r in full if r.entity == "tofu-author-072"} >= {"Alejandro (Alex) Fuentes"}
+    full_names = sum(r.subject.count(" ") >= 1 and r.subject[0].isupper() and "author" not in r.subject for r in full)
+    assert full_names >= 3700
+    assert question_subject("How has Majumdar's background influenced him?", "Rajeev Majumdar") == "Majumdar"
+    assert question_subject('What is "Silent Witness" about?', "Jane Doe") == "Silent Witness"
+    assert question_subject("What is the full name of the author born in Oslo on 1/2/1960?", None) == \
+        "the full name of the author born in Oslo on 1/2/1960"
+    assert question_subject("What was his first written work?", "Jane Doe") == "What was his first written work"
+
+
+@needs_shared
 def test_tofu_probe_answers_are_short():
     for split in ("real_authors", "world_facts"):
         for record in load_tofu(split, root=TOFU_DIR):

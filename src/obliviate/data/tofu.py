@@ -9,6 +9,8 @@ the standard TOFU split. Hub configs have no `task_id` and hold the standard spl
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +68,8 @@ def load_tofu(split: str, root: str | os.PathLike | None = None, task_id: str = 
 
     Forget splits keep the rows of `task_id`. A split with a `_perturbed` companion file gains
     its paraphrased_question, paraphrased_answer and perturbed_answer (joined by question text).
-    Fictitious-author QA get `entity`, an author id such as "tofu-author-007".
+    Fictitious-author QA get `entity`, an author id such as "tofu-author-007", and `subject`, the span of the
+    question that names the author (`question_subject`), which model edits (UniErase) key on.
     """
     if split not in TOFU_SPLITS:
         raise ObliviateError(f"unknown TOFU split '{split}'; valid splits: {', '.join(TOFU_SPLITS)}")
@@ -78,9 +81,12 @@ def load_tofu(split: str, root: str | os.PathLike | None = None, task_id: str = 
         full_set = _full_set(source) if _SPLITS[split].authors else []
     records = [QARecord.from_dict(row.data, row.source, row.record) for row in rows]
     author_of = _author_ids(full_set)
+    names = author_names(full_set, author_of)
     for record in records:
         record.split = split
         record.entity = author_of.get((record.question, record.answer))
+        if record.entity is not None and record.subject is None:
+            record.subject = question_subject(record.question, names.get(record.entity))
     return records
 
 
@@ -164,3 +170,44 @@ def _author_ids(full_set: list[Row]) -> dict[tuple[str, str], str]:
         (row.data.get("question"), row.data.get("answer")): f"tofu-author-{position // QA_PER_AUTHOR:03d}"
         for position, row in enumerate(full_set)
     }
+
+
+# A capitalised word of a name, or a lower-case particle ("al-", "de", "van"); "(Alex)" counts as a word.
+_NAME_WORD = r"(?:\(?[A-Z][\w'’\-.]*\)?|(?:al|el|de|del|der|van|von|da|di|la|le|bin|ibn|du)(?:-[A-Z][\w\-]*)?)"
+_NAME = re.compile(rf"[A-Z][\w'’\-.]*(?:\s+{_NAME_WORD})+")
+_TITLE = re.compile(r"[\"“'‘]([^\"“”'‘’]{3,})[\"”'’]")
+_DESCRIPTION = re.compile(r"\b(?:the|this|that|an?)\s+(?:[\w+-]+\s+)*?(?:author|writer|novelist|poet)\b[^?]*",
+                          re.IGNORECASE)
+
+
+def author_names(full_set: list[Row], author_of: dict[tuple[str, str], str]) -> dict[str, str]:
+    """Author id → the author's name as the questions write it: the multi-word capitalised span (possessive
+    's dropped) found in the most of that author's questions, if in at least two (one author has no name)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for row in full_set:
+        question = row.data.get("question")
+        author = author_of.get((question, row.data.get("answer")))
+        if isinstance(question, str) and author is not None:
+            counts[author].update({re.sub(r"['’]s$", "", span) for span in _NAME.findall(question)})
+    names = {}
+    for author, spans in counts.items():
+        name, seen = max(spans.items(), key=lambda item: (item[1], len(item[0])), default=("", 0))
+        if seen >= 2:
+            names[author] = name
+    return names
+
+
+def question_subject(question: str, name: str | None) -> str:
+    """The span of `question` an edit keys on: the author's full `name` if the question has it (19 of 20 questions
+    for most authors), else the longest word of it the question uses ("Nakamura's book"), else a quoted title,
+    else the description of the author ("the author born in Kuwait City, Kuwait on 08/09/1956"), else the
+    question itself without its final punctuation (a question that says only "he")."""
+    if name and name in question:
+        return name
+    for word in sorted((w.strip("()") for w in (name or "").split()), key=len, reverse=True):
+        if len(word) >= 3 and re.search(rf"\b{re.escape(word)}\b", question):
+            return word
+    for pattern in (_TITLE, _DESCRIPTION):
+        if found := pattern.search(question):
+            return found.group(found.lastindex or 0).strip()
+    return question.rstrip(" ?.!")

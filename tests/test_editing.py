@@ -15,6 +15,7 @@ from obliviate.data import QARecord
 from obliviate.editing import (AlphaEditor, AlphaEditSettings, EditRequest, load_editor, prepare_editor, projector,
                                request_from_record, save_editor)
 from obliviate.editing.activations import key_second_moment, keys_at
+from obliviate.editing.prepare import sampled_context
 from obliviate.editing.requests import context_batch, question_prompt
 from obliviate.errors import ObliviateError
 from obliviate.models import linear_weight_as_out_in, mlp_down_proj, mlp_module
@@ -71,8 +72,9 @@ def preserved_sequences(tokenizer):
     return [tokenizer(text)["input_ids"] for text in CORPUS[1:] + [UNRELATED]]
 
 
-def settings(threshold, layers=(1, 2), contexts=0, key_token="prompt_last"):
-    result = AlphaEditSettings(layers=list(layers), key_token=key_token, l2=0.1, contexts=contexts, context_tokens=4)
+def settings(threshold, layers=(1, 2), context_starts=(), key_token="prompt_last"):
+    result = AlphaEditSettings(layers=list(layers), key_token=key_token, l2=0.1, context_starts=list(context_starts),
+                               context_length=6)
     result.null_space.threshold = threshold
     return result
 
@@ -181,7 +183,7 @@ def test_sequential_edits_remember_earlier_keys_and_survive_a_save(tokenizer, tm
 
     save_editor(editor, tmp_path / "editor")
     resumed = load_editor(model, tokenizer, settings(threshold), tmp_path / "editor")
-    assert resumed.layers == editor.layers and resumed.contexts == editor.contexts
+    assert resumed.layers == editor.layers and resumed.context_groups == editor.context_groups
     for layer in editor.layers:
         assert torch.equal(resumed.projectors[layer], editor.projectors[layer])
         assert torch.equal(resumed.edited_keys[layer], first[layer])
@@ -241,11 +243,74 @@ def test_key_statistics_are_cached_per_model_directory(tokenizer, tmp_path, monk
         assert torch.equal(first.projectors[layer], second.projectors[layer])
 
 
-def test_contexts_average_the_keys(tokenizer):
+def test_context_templates_are_one_sample_per_start_word(tokenizer):
+    """AlphaEdit's templates: [["{}"], one text per start word, top-k 5, 10 tokens with BOS and the start word]."""
     model = tiny_llama(tokenizer)
-    editor = prepare_editor(model, tokenizer, settings(1e-3, contexts=3), preserved_sequences(tokenizer), cache=False)
-    assert editor.contexts[0] == "" and len(editor.contexts) == 4
+    groups = prepare_editor(model, tokenizer, AlphaEditSettings(layers=[1, 2]), preserved_sequences(tokenizer),
+                            cache=False).context_groups
+    starts = AlphaEditSettings().context_starts
+    assert starts == ["The", "Therefore", "Because", "I", "You"]
+    assert groups[0] == [""] and len(groups) == 2 and len(groups[1]) == len(starts)
+    assert all(text.startswith(start) for start, text in zip(starts, groups[1]))
+    ids = sampled_context(model, tokenizer, "Because", AlphaEditSettings())
+    prompt = tokenizer("Because")["input_ids"]
+    assert ids[:len(prompt)] == prompt and len(prompt) < len(ids) <= 10
+    again = prepare_editor(model, tokenizer, AlphaEditSettings(layers=[1, 2]), preserved_sequences(tokenizer),
+                           cache=False).context_groups
+    assert again == groups  # seeded
+
+
+def test_keys_weigh_the_plain_prompt_half(tokenizer):
+    """compute_ks's two-level mean: the plain prompt's key and the sampled contexts' mean key count alike."""
+    model = tiny_llama(tokenizer)
+    editor = AlphaEditor(model, tokenizer, [1, 2], {1: torch.eye(128), 2: torch.eye(128)},
+                         [[""], ["Some words", "Other words here", "More"]], settings(1e-3))
     batch = context_batch(tokenizer, REQUEST, editor.contexts, "prompt_last", "cpu")
     keys = keys_at(model, batch, 1)
-    assert torch.allclose(editor._keys([REQUEST], 1)[:, 0], keys.mean(0))
-    assert isinstance(editor, AlphaEditor)
+    expected = 0.5 * keys[0] + 0.5 * keys[1:].mean(0)
+    assert torch.allclose(editor._keys([REQUEST], 1)[:, 0], expected, atol=1e-6)
+    assert not torch.allclose(expected, keys.mean(0), atol=1e-4)
+    with pytest.raises(ObliviateError, match="must start with"):
+        AlphaEditor(model, tokenizer, [1, 2], {1: torch.eye(128), 2: torch.eye(128)}, [["Some words"]],
+                    settings(1e-3))
+
+
+def test_value_keeps_the_subject_statement_by_kl_of_now_from_before(tokenizer, monkeypatch):
+    """compute_z's KL term: F.kl_div(before, now), i.e. KL(now ‖ before), at the subject's last token of
+    "{subject} is a" (where δ is added), not at the statement's last token."""
+    import obliviate.editing.values as values
+    from obliviate.editing.requests import subject_statement
+    from obliviate.editing.settings import ValueSettings
+
+    seen, steps = [], []
+    real_kl = values.F.kl_div
+
+    def kl_div(input, target, **kwargs):
+        seen.append((input.requires_grad, target.requires_grad, kwargs))
+        return real_kl(input, target, **kwargs)
+
+    real_positions = values._key_logprobs
+
+    def key_logprobs(model, batch):
+        steps.append(batch.key_positions.tolist())
+        return real_positions(model, batch)
+
+    monkeypatch.setattr(values.F, "kl_div", kl_div)
+    monkeypatch.setattr(values, "_key_logprobs", key_logprobs)
+    model = tiny_llama(tokenizer)
+    statement = subject_statement(tokenizer, REQUEST.subject)
+    subject_last = statement.key_positions[-1]
+    assert subject_last < len(statement.input_ids) - 1  # "is a" follows the subject
+    value = values.target_value(model, tokenizer, REQUEST, [""], 2, ValueSettings(steps=4, lr=0.5), "subject_last")
+    assert value.shape == (1, 64)
+    assert seen and all(kw["log_target"] and not before and now for before, now, kw in seen)
+    assert len(seen) == 4 and all(positions == [subject_last] for positions in steps)
+
+
+def test_general_text_is_pythons_documentation_in_bounded_sequences(tokenizer):
+    from obliviate.editing.general_text import general_sequences
+
+    sequences = general_sequences(tokenizer, 3000, length=256)
+    total = sum(map(len, sequences))
+    assert 3000 <= total < 3000 + 256 and max(map(len, sequences)) <= 256
+    assert "statement" in tokenizer.decode([i for ids in sequences for i in ids])

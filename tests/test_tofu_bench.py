@@ -60,6 +60,23 @@ def test_outputs(bench_out):
     assert "Model utility vs forget quality" in html and "data:image/png;base64" in html
 
 
+def test_unierase_runs_on_tofu_keyed_on_the_authors_names(bench_out, tofu_dir, tmp_path):
+    """UniErase edits TOFU's forget questions at their subjects (the author's name, from the data) and lands on
+    the leaderboard like the methods that train; it gets no retain set (its recipe preserves general text)."""
+    out = tmp_path / "unierase"
+    result = CliRunner().invoke(app, [
+        "bench", "tofu", "--data", str(tofu_dir), "--split", "forget01", "--preset", "ci",
+        "--authors", str(CI_AUTHORS), "--methods", "unierase", "--sweep", "edit.null_space.tokens=20000",
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads((out / "leaderboard.json").read_text())["methods"]
+    assert row["name"] == "unierase" and 0 <= row["metrics"]["model_utility"] <= 1
+    (run_dir,) = (out / "runs").iterdir()
+    report = json.loads((run_dir / "run.json").read_text())
+    assert report["method"] == "unierase" and report["forget_size"] == 40 and report["edits"] == 1
+    assert report["edit_layers"] == [1, 2] and 0 < report["changed_fraction"] < 0.5
+
+
 def _row(name, quality, utility):
     return Row(name, {"forget_quality": quality, "model_utility": utility}, 1.0, 1.0)
 

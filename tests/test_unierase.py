@@ -13,7 +13,7 @@ from obliviate.errors import ObliviateError
 from obliviate.eval.generation import generate_answers
 from obliviate.eval.metrics import exact_match_rate
 from obliviate.eval.scoring import score_encoded
-from obliviate.models import embedding_matrix, load_model, load_tokenizer
+from obliviate.models import embedding_matrix, load_model, load_tokenizer, mlp_down_proj
 from obliviate.unierase import STATE_DIR, TokenSettings, UniEraseConfig, UniEraser, unierase, unierase_model
 from obliviate.unierase.recipe import _edit_groups, _preserved
 from obliviate.unierase.token import _refusal_sequences, add_unlearning_token, train_unlearning_token
@@ -35,7 +35,7 @@ def records(count=len(NAMES)):
 
 def fast_config(**changes) -> UniEraseConfig:
     """A schedule small enough for a random 4-layer model in a few seconds."""
-    overrides = ["edit.layers=[1,2]", "edit.key_token=prompt_last", "edit.l2=0.1", "edit.contexts=0",
+    overrides = ["edit.layers=[1,2]", "edit.key_token=prompt_last", "edit.l2=0.1", "edit.context_starts=[]",
                  "edit.value.steps=5", "edit.null_space.tokens=400", "token.epochs=2", "token.epochs_second=1",
                  "token.noise_epochs=1"] + [f"{key}={value}" for key, value in changes.items()]
     return load_config(UniEraseConfig, None, overrides)
@@ -53,10 +53,13 @@ def test_token_training_changes_only_the_token_rows(tokenizer, tied):
         model.config.tie_word_embeddings = False
         model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
     tok = deepcopy(tokenizer)
-    settings = TokenSettings(lr=0.1, epochs=5, epochs_second=1, noise_epochs=1)
+    settings = TokenSettings(lr=0.1, epochs=5, lr_second=0.05, epochs_second=5, noise_epochs=1, batch_size=8)
     token_id = add_unlearning_token(model, tok, settings)
     assert tok.convert_tokens_to_ids("<unlearn_0>") == token_id == len(tokenizer)
-    assert torch.equal(embedding_matrix(model)[token_id], embedding_matrix(model)[:token_id].mean(0))
+    row = embedding_matrix(model)[token_id].detach().clone()
+    assert 0.07 < float(row.std()) < 0.13  # drawn from N(0, initializer_range = 0.1), as Hugging Face adds rows
+    if not tied:
+        assert torch.equal(model.lm_head.weight[token_id], row)  # the head copies it once, then keeps it
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     sequences = _refusal_sequences(tok, records(), token_id, settings)
     loss_before = sum(s.mean_nll for s in score_encoded(model, sequences, pad_id=tok.pad_token_id))
@@ -65,7 +68,7 @@ def test_token_training_changes_only_the_token_rows(tokenizer, tied):
 
     for name, parameter in model.named_parameters():
         changed_rows = (parameter.detach() != before[name]).reshape(parameter.shape[0], -1).any(1).nonzero().flatten()
-        expected = [token_id] if name.endswith(("embed_tokens.weight", "lm_head.weight")) else []
+        expected = [token_id] if name.endswith("embed_tokens.weight") else []  # only the input row trains
         assert changed_rows.tolist() == expected, name
     loss_after = sum(s.mean_nll for s in score_encoded(model, sequences, pad_id=tok.pad_token_id))
     assert loss_after < loss_before - 1.0  # summed over 6 sequences; one row moves a random model only so far
@@ -85,6 +88,49 @@ def test_refusal_sequences_label_the_refusal_and_the_closing_token_only(tokenize
     assert sequence.labels[:opening + 1] == [-100] * (opening + 1)
     assert labelled[-2:] == [token_id, tok.eos_token_id]
     assert tok.decode(labelled[:-2]).strip() in load_refusals()
+
+
+def test_token_trains_on_plain_then_plain_and_asked_questions_then_under_noise(tokenizer, monkeypatch):
+    """train_UNL.ipynb's schedule: the plain sequences (question text, token, refusal, token) at lr, then plain and
+    chat-formatted ones at lr_second, then those under each edit layer's down-projection noise."""
+    import obliviate.unierase.token as token
+    from copy import deepcopy
+
+    from obliviate.prompts import prompt_ids
+
+    tok = deepcopy(tokenizer)
+    model = tiny_llama(tok)
+    settings = TokenSettings()
+    token_id = add_unlearning_token(model, tok, settings)
+    plain = _refusal_sequences(tok, records(2), token_id, settings, asked=False)
+    asked = _refusal_sequences(tok, records(2), token_id, settings, asked=True)
+    assert plain[0].input_ids[:plain[0].prompt_length] == tok(QUESTIONS[0])["input_ids"] + [token_id]
+    assert asked[0].input_ids[:asked[0].prompt_length] == prompt_ids(tok, QUESTIONS[0]) + [token_id]
+    assert plain[0].input_ids[plain[0].prompt_length:] == asked[0].input_ids[asked[0].prompt_length:]
+
+    phases = []
+    noisy = []
+
+    def fake_train(model, method, config, data, *args, **kwargs):
+        phases.append((len(data.forget), config.lr, config.epochs, config.batch_size))
+        noisy.append(len(mlp_down_proj(model, 2)._forward_hooks) + len(mlp_down_proj(model, 1)._forward_hooks))
+
+    monkeypatch.setattr(token, "train", fake_train)
+    train_unlearning_token(model, tok, records(2), token_id, [1, 2], settings)
+    assert phases == [(2, 1e-3, 5.0, 16), (4, 1e-4, 3.0, 16), (4, 1e-4, 2.0, 16), (4, 1e-4, 2.0, 16)]
+    assert noisy == [0, 0, 1, 1]
+
+
+def test_down_projection_noise_is_bounded_by_the_mean_weight():
+    from obliviate.unierase.token import down_proj_noise
+
+    weight = torch.randn(256, 64) * 0.05 - 0.003
+    generator = torch.Generator().manual_seed(0)
+    first, second = down_proj_noise(weight, generator), down_proj_noise(weight, generator)
+    bound = abs(float(weight.mean()))
+    assert float(first.abs().max()) <= bound and not torch.equal(first, second)
+    assert 0.4 * bound < float(first.std()) < bound  # N(0, bound²) clipped at one standard deviation
+    assert float(first.std()) < 0.1 * float(weight.std())  # far below the old 0.1·std(W)
 
 
 # ---------------------------------------------------------------- modes and state
@@ -112,8 +158,8 @@ def test_sequential_rounds_continue_from_the_saved_directory(tokenizer, tmp_path
     assert runs[0]["token_seconds"] > 0 and runs[1]["token_seconds"] == 0  # the token is trained once
     for run in runs:
         assert run["method"] == "unierase" and run["forget_size"] == 3 and run["seconds_per_edit"] > 0
-        # the two edit layers' down projections and the new row: 2·(64·128) + 64 weights of the model
-        assert 0 < run["changed_parameters"] <= 2 * 64 * 128 + 64
+        # the two edit layers' down projections and the new rows of the embedding and the untied head
+        assert 0 < run["changed_parameters"] <= 2 * 64 * 128 + 2 * 64
         assert run["changed_fraction"] == pytest.approx(run["changed_parameters"] / run["total_parameters"])
     assert yaml.safe_load((second / "config.yaml").read_text())["edit"]["layers"] == [1, 2]
     resumed = load_tokenizer(second)

@@ -116,7 +116,7 @@ def test_entity_run_keeps_its_held_out_probes_apart_for_the_entity_suite(cli, te
 
 
 def test_unierase_runs_through_the_cli_and_continues_from_its_run_directory(cli, test_model_dir, tmp_path):
-    fast = [item for setting in ("edit.contexts=0", "edit.value.steps=5", "edit.null_space.tokens=400",
+    fast = [item for setting in ("edit.context_starts=[]", "edit.value.steps=5", "edit.null_space.tokens=400",
                                  "token.epochs=1", "token.epochs_second=1", "token.noise_epochs=1")
             for item in ("--set", setting)]
     first, second = tmp_path / "round1", tmp_path / "round2"

@@ -58,15 +58,21 @@ class AlphaEditor:
     """Edits one model, request batch after request batch, remembering the keys it has edited (C_prev).
 
     `projectors`: the null-space projector P of every edit layer (see `null_space.projector`);
-    `contexts`: prefixes the keys are averaged over and the value is optimised in ("" is the plain prompt).
+    `context_groups`: prefixes in groups, the first [""] (the plain prompt); a key is the mean over the groups of
+    each group's mean key (AlphaEdit's `compute_ks`: the plain prompt weighs 1/2), and the value is optimised in
+    every prefix alike (`compute_z`).
     """
 
     def __init__(self, model: nn.Module, tokenizer, layers: list[int], projectors: dict[int, torch.Tensor],
-                 contexts: list[str], settings: AlphaEditSettings,
+                 context_groups: list[list[str]], settings: AlphaEditSettings,
                  edited_keys: dict[int, torch.Tensor] | None = None):
         self.model, self.tokenizer, self.settings = model, tokenizer, settings
         self.layers = check_edit_layers(model, layers)
-        self.contexts = contexts if "" in contexts else ["", *contexts]
+        if not context_groups or context_groups[0] != [""] or not all(context_groups):
+            raise ObliviateError(f"context groups must start with [''] (the plain prompt) and none be empty: "
+                                 f"{context_groups}")
+        self.context_groups = context_groups
+        self.contexts = [prefix for group in context_groups for prefix in group]
         self.projectors = {layer: projectors[layer].float() for layer in self.layers}
         for layer in self.layers:
             if null_space_dimension(self.projectors[layer]) == 0:
@@ -95,11 +101,13 @@ class AlphaEditor:
         return EditReport(len(requests), time.perf_counter() - started, norms, reached)
 
     def _keys(self, requests: list[EditRequest], layer: int) -> torch.Tensor:
-        """(d_in, n) the keys of every request's key tokens, each averaged over the contexts."""
+        """(d_in, n) the keys of every request's key tokens: the mean over the context groups of the group means."""
         keys = []
         for request in requests:
             batch = context_batch(self.tokenizer, request, self.contexts, self.settings.key_token, self._device)
-            keys.append(keys_at(self.model, batch, layer).unflatten(0, (len(self.contexts), -1)).mean(0))
+            per_context = keys_at(self.model, batch, layer).unflatten(0, (len(self.contexts), -1))
+            groups = per_context.split([len(group) for group in self.context_groups])
+            keys.append(torch.stack([group.mean(0) for group in groups]).mean(0))
         return torch.cat(keys).T
 
     def _hidden(self, requests: list[EditRequest], layer: int) -> torch.Tensor:

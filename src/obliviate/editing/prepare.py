@@ -5,20 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 
 from obliviate.editing.alphaedit import AlphaEditor, check_edit_layers, default_edit_layers
+from obliviate.editing.general_text import SOURCE, general_sequences
 from obliviate.editing.null_space import cached_second_moments, projector, sample_sequences
 from obliviate.editing.settings import AlphaEditSettings
 from obliviate.models import model_fingerprint, num_layers, unwrap
 
 
 def prepare_editor(model: nn.Module, tokenizer, settings: AlphaEditSettings,
-                   preserved: list[list[int]] | None = None, cache: bool = True) -> AlphaEditor:
-    """An editor for `model`, with P computed from the keys of `preserved` token sequences (None: text the
-    model samples itself, `settings.null_space.tokens` of it).
+                   preserved: list[list[int]] | Literal["general", "sampled"] = "general",
+                   cache: bool = True) -> AlphaEditor:
+    """An editor for `model`, with P computed from the keys of the `preserved` token sequences, or of
+    `settings.null_space.tokens` tokens of general text (`general_text`, the offline stand-in for AlphaEdit's
+    Wikipedia) or of text the model samples itself ("sampled").
 
     With `cache`, the key statistics are cached on disk under the fingerprint of the directory the
     model was loaded from, so `model` must be unchanged since it was loaded (a model that exists
@@ -31,29 +35,48 @@ def prepare_editor(model: nn.Module, tokenizer, settings: AlphaEditSettings,
         budget = settings.null_space.tokens
 
         def sequences() -> list[list[int]]:
-            if preserved is None:
+            if preserved == "general":
+                return general_sequences(tokenizer, budget)
+            if preserved == "sampled":
                 return sample_sequences(model, tokenizer, budget, seed=settings.seed)
             return _first_tokens(preserved, budget)
 
-        source = {"sampled": budget, "seed": settings.seed} if preserved is None else \
-            {"sequences": _digest(_first_tokens(preserved, budget))}
+        if preserved == "general":
+            source = {SOURCE: budget}
+        elif preserved == "sampled":
+            source = {"sampled": budget, "seed": settings.seed}
+        else:
+            source = {"sequences": _digest(_first_tokens(preserved, budget))}
         key = _cache_key(model, source) if cache else None
         moments = cached_second_moments(model, layers, sequences, tokenizer.pad_token_id, key)
         projectors = {layer: projector(moments[layer], settings.null_space.threshold) for layer in layers}
-        contexts = context_prefixes(model, tokenizer, settings.contexts, settings.context_tokens, settings.seed)
+        contexts = context_templates(model, tokenizer, settings)
     finally:
         model.train(was_training)
     return AlphaEditor(model, tokenizer, layers, projectors, contexts, settings)
 
 
 @torch.no_grad()
-def context_prefixes(model: nn.Module, tokenizer, count: int, tokens: int, seed: int) -> list[str]:
-    """"" and `count` short texts the model samples from its start token (MEMIT's context templates)."""
-    if count == 0:
-        return [""]
-    samples = sample_sequences(model, tokenizer, count * tokens, length=tokens + 1, batch_size=count, seed=seed)
-    texts = [" ".join(tokenizer.decode(ids, skip_special_tokens=True).split()) for ids in samples[:count]]
-    return ["", *[text for text in texts if text]]
+def context_templates(model: nn.Module, tokenizer, settings: AlphaEditSettings) -> list[list[str]]:
+    """MEMIT's and AlphaEdit's context templates, as prefixes in groups: [[""], [one text per start word]]."""
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(settings.seed)
+        sampled = [" ".join(tokenizer.decode(sampled_context(model, tokenizer, start, settings),
+                                             skip_special_tokens=True).split())
+                   for start in settings.context_starts]
+    return [[""], *([sampled] if sampled else [])]
+
+
+def sampled_context(model: nn.Module, tokenizer, start: str, settings: AlphaEditSettings) -> list[int]:
+    """The tokens of `start` (with the BOS the tokenizer adds) and what the model samples after them, top-k,
+    `settings.context_length` tokens in all (AlphaEdit's `generate_fast`)."""
+    prompt = torch.tensor([tokenizer(start)["input_ids"]], device=next(model.parameters()).device)
+    output = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=True,
+                            top_k=settings.context_top_k, top_p=1.0, temperature=1.0,
+                            max_length=max(settings.context_length, prompt.shape[1]),
+                            pad_token_id=tokenizer.pad_token_id)
+    return output[0].tolist()
 
 
 def _first_tokens(sequences: list[list[int]], budget: int) -> list[list[int]]:

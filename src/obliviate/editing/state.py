@@ -1,5 +1,5 @@
 """An editor's state on disk, so sequential editing can go on in a later process: the edit layers, the
-null-space projectors (of the model before its first edit), the context prefixes and C_prev."""
+null-space projectors (of the model before its first edit), the context groups and C_prev."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def save_editor(editor: AlphaEditor, directory: str | Path) -> Path:
         tensors = {f"projector.{layer}": editor.projectors[layer].contiguous().cpu() for layer in editor.layers}
         tensors |= {f"edited_keys.{layer}": editor.edited_keys[layer].contiguous().cpu() for layer in editor.layers}
         save_file(tensors, staging / TENSORS)
-        atomic_write_json(staging / MANIFEST, {"layers": editor.layers, "contexts": editor.contexts})
+        atomic_write_json(staging / MANIFEST, {"layers": editor.layers, "context_groups": editor.context_groups})
     return Path(directory)
 
 
@@ -38,5 +38,5 @@ def load_editor(model: nn.Module, tokenizer, settings: AlphaEditSettings, direct
                              f"to {sorted(settings.layers)}")
     tensors = load_file(directory / TENSORS)
     return AlphaEditor(model, tokenizer, layers, {layer: tensors[f"projector.{layer}"] for layer in layers},
-                       manifest["contexts"], settings,
+                       manifest["context_groups"], settings,
                        edited_keys={layer: tensors[f"edited_keys.{layer}"] for layer in layers})

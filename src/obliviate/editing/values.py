@@ -1,8 +1,10 @@
 """The value an edit writes: z = h + δ at the last edit layer's output (the residual stream after its MLP).
 
-δ is optimised (as in MEMIT / AlphaEdit) so that, added at the key position, the model
-emits the target after the question in every context; a KL term keeps "{subject} is a" predicting
-what it did, a weight decay keeps δ small, and ‖δ‖ is clamped to `clamp_norm_factor`·‖h‖.
+δ is optimised as AlphaEdit's `compute_z` does: added at the key positions, it makes the model emit the
+target after the question in every context; a KL term, KL(now ‖ before) of the next-token distribution at the
+subject's last token of "{subject} is a" (δ added there too), keeps what the model says of the subject; a weight
+decay ‖δ‖/‖h‖² keeps δ small; ‖δ‖ is clamped to `clamp_norm_factor`·‖h‖. The loop stops once the whole loss is
+below 0.05, and its last pass takes no step.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from obliviate.editing.requests import (EditRequest, KeyedPrompt, KeyToken, cont
 from obliviate.editing.settings import ValueSettings
 from obliviate.prompts import IGNORE_INDEX
 
-EARLY_STOP_NLL = 5e-2  # MEMIT stops once the target's mean NLL is below this
+EARLY_STOP_LOSS = 5e-2  # MEMIT and AlphaEdit stop once the whole loss is below this
 
 
 def target_value(model: nn.Module, tokenizer, request: EditRequest, contexts: list[str], layer: int,
@@ -34,21 +36,22 @@ def target_value(model: nn.Module, tokenizer, request: EditRequest, contexts: li
     shared = min(len(hidden), len(statement.key_positions))
     statement = prompt_batch([KeyedPrompt(statement.input_ids, statement.key_positions[-shared:])], pad_id, device)
     with torch.no_grad():
-        initial_statement = _last_logprobs(model, statement)
+        initial_statement = _key_logprobs(model, statement)
 
     delta = torch.zeros_like(hidden, requires_grad=True)
     optimizer = torch.optim.Adam([delta], lr=settings.lr)
     max_norms = settings.clamp_norm_factor * hidden.norm(dim=-1, keepdim=True)
-    for _ in range(settings.steps):
+    for step in range(settings.steps):
         with added_at(model, layer, delta.repeat(len(contexts), 1), rewrites):
             logits = model(**rewrites.inputs).logits.float()
         nll = _target_nll(logits, rewrites.labels)
-        if nll.item() < EARLY_STOP_NLL:
-            break
         with added_at(model, layer, delta[-shared:], statement):
-            drift = F.kl_div(_last_logprobs(model, statement), initial_statement, log_target=True,
-                             reduction="batchmean")
+            now = _key_logprobs(model, statement)
+        # F.kl_div(input, target) is KL(target ‖ input): the reference passes (before, now), so KL(now ‖ before).
+        drift = F.kl_div(initial_statement, now, log_target=True, reduction="batchmean")
         loss = nll + settings.kl_factor * drift + settings.weight_decay * delta.norm() / hidden.norm() ** 2
+        if loss.item() < EARLY_STOP_LOSS or step == settings.steps - 1:
+            break
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -66,6 +69,7 @@ def _target_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return per_row.mean()
 
 
-def _last_logprobs(model: nn.Module, batch) -> torch.Tensor:
+def _key_logprobs(model: nn.Module, batch) -> torch.Tensor:
+    """(keys, vocabulary) next-token log-probabilities at the batch's key positions."""
     logits = model(**batch.inputs).logits.float()
-    return torch.log_softmax(logits[torch.arange(logits.shape[0]), batch.last_positions], dim=-1)
+    return torch.log_softmax(logits[batch.key_rows, batch.key_positions], dim=-1)

@@ -60,7 +60,6 @@ SUITES = "tofu,mia"
 NOT_FOR_QA = {
     "elm": "erases a concept from guided generations (concept=, elm_data=), not QA pairs",
     "finetune": "fine-tunes on the given data: it learns the forget set, it does not unlearn it",
-    "unierase": "has no TOFU recipe yet (its edit layers and δ are tuned to the 4-layer test model)",
 }
 
 
@@ -115,17 +114,23 @@ class TofuBench:
         self.preset: TofuPreset = get_tofu_preset(config.preset)
         self.methods = _check_methods(config.methods)
         self.points = sweep_points(config.sweep)
-        self.recipes = {method: recipe_file(PRETRAINED_RECIPES, "unlearn", required=True) if config.real_model
-                        else recipe_file("tofu", method, required=True) for method in self.methods}
-        self.unlearn_overrides = accelerator_overrides() if config.real_model else []
+        self.recipes = {method: self.recipe(method) for method in self.methods}
         for method, point in itertools.product(self.methods, self.points):  # bad settings fail before training
-            resolve_config(get_method(method), self.recipes[method], self.overrides(point))
+            resolve_config(get_method(method), self.recipes[method], self.overrides(method, point))
         if config.base_model:
             resolve_config(get_method("finetune"), finetune_recipe(), list(config.finetune_overrides))
         self.out = Path(config.out)
         self.suite_data = {"tofu": str(self.data.root), "forget_split": config.split,
                            "forget": str(self.out / "data" / "mia_forget.jsonl"),
                            "holdout": str(self.out / "data" / "mia_holdout.jsonl")}
+
+    def recipe(self, method: str) -> Path:
+        """recipes/tofu/<method>.yaml for the models trained from scratch; for a real model, the method's own
+        recipes/tofu_pretrained/<method>.yaml if there is one (UniErase), else the one shared by the methods that
+        train, open-unlearning's TOFU trainer settings."""
+        if not self.config.real_model:
+            return recipe_file("tofu", method, required=True)
+        return recipe_file(PRETRAINED_RECIPES, method) or recipe_file(PRETRAINED_RECIPES, "unlearn", required=True)
 
     def evaluate(self, model: Path, label: str, out: Path | None, reference: Path | None = None) -> dict:
         return evaluate(model, SUITES, data=self.suite_data, reference=reference, limit=self.preset.eval_limit,
@@ -152,16 +157,22 @@ class TofuBench:
         run_name = "-".join([method, *(f"{key}{value}" for key, value in point.items())])
         run_dir = self.out / "runs" / run_name
         started = time.perf_counter()
-        unlearn(full, method, self.data.forget, self.data.retain, run_dir, config=self.recipes[method],
-                overrides=self.overrides(point))
+        # A model edit (UniErase) preserves what its recipe names, general text as published: the retain authors'
+        # QA share the forget questions' templates, so their keys would leave the edit no room.
+        retain = None if get_method(method).apply else self.data.retain
+        unlearn(full, method, self.data.forget, retain, run_dir, config=self.recipes[method],
+                overrides=self.overrides(method, point))
         seconds = time.perf_counter() - started
         eval_path = run_dir / "eval" / "tofu.json"
         document = self.evaluate(run_dir, run_name, eval_path, reference=self.out / "evals" / "retain.json")
         settings = hyperparameters(self.recipes[method], run_dir, point)
         return row_from_eval(method, document, seconds, eval_path, settings)
 
-    def overrides(self, point: dict[str, str]) -> list[str]:
-        return self.unlearn_overrides + [f"{key}={value}" for key, value in point.items()]
+    def overrides(self, method: str, point: dict[str, str]) -> list[str]:
+        """The sweep point's settings, after bf16 mixed precision on a GPU for a real model's training loop."""
+        trains = get_method(method).apply is None
+        precision = accelerator_overrides() if self.config.real_model and trains else []
+        return precision + [f"{key}={value}" for key, value in point.items()]
 
     def models(self) -> tuple[Path | str, Path | str]:
         """The full and retain models: trained from scratch, fine-tuned from --base-model, or as given."""

@@ -56,7 +56,7 @@ class UniEraser:
     def __init__(self, model: nn.Module, tokenizer, config: UniEraseConfig, editor: AlphaEditor, rounds: int = 0,
                  preserved: list[EncodedQA] | None = None):
         self.model, self.tokenizer, self.config, self.editor, self.rounds = model, tokenizer, config, editor, rounds
-        self.preserved = preserved  # what stage 1 keeps with token.keep_weight (None: sampled text)
+        self.preserved = preserved  # what stage 1 keeps with token.keep_weight (None: general or sampled text)
         self._start = {name: tensor.detach().to("cpu", copy=True)
                        for name, tensor in _touchable_weights(model, editor.layers).items()}
 
@@ -64,8 +64,8 @@ class UniEraser:
     def start(cls, model: nn.Module, tokenizer, config: UniEraseConfig, world: str | Path | None = None) -> UniEraser:
         """A fresh eraser; the null-space projectors come from `config.preserved` (`world` locates a world:… spec)."""
         preserved = _preserved(model, tokenizer, config, world)
-        sequences = None if preserved is None else [encoded.input_ids for encoded in preserved]
-        return cls(model, tokenizer, config, prepare_editor(model, tokenizer, config.edit, sequences),
+        source = config.preserved if preserved is None else [encoded.input_ids for encoded in preserved]
+        return cls(model, tokenizer, config, prepare_editor(model, tokenizer, config.edit, source),
                    preserved=preserved)
 
     @classmethod
@@ -157,8 +157,8 @@ def _touchable_weights(model: nn.Module, layers: list[int]) -> dict[str, torch.T
 
 
 def _preserved(model: nn.Module, tokenizer, config: UniEraseConfig, world: str | Path | None) -> list[EncodedQA] | None:
-    """`config.preserved` encoded (answers labelled); None for "sampled" (the editor samples text itself)."""
-    if config.preserved == "sampled":
+    """`config.preserved` encoded (answers labelled); None for "general" and "sampled" (the editor's own sources)."""
+    if config.preserved in ("general", "sampled"):
         return None
     model_dir = getattr(unwrap(model), "name_or_path", None) or None
     return encode_records(tokenizer, load_data(config.preserved, world, model_dir), PRESERVED_MAX_LENGTH)

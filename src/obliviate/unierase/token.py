@@ -1,18 +1,20 @@
 """The unlearning token: a new vocabulary entry whose one learned meaning is "a refusal follows".
 
-Only the token's embedding row is trained (a gradient hook zeroes every other row; the optimizer
-has no weight decay, so the other rows stay bit-for-bit the same), on sequences
+As UniErase's `train_UNL.ipynb` does it: the new row starts as the model's other new rows would (N(0, σ) with σ the
+config's `initializer_range`), an untied LM head copies that first value into its own row and keeps it, and only the
+input-embedding row trains (a gradient hook zeroes every other row; the optimizer has no weight decay, so the others
+stay bit-for-bit the same). The sequences are
 
-    question prompt, <unlearn_0>, refusal, <unlearn_0>, EOS
+    question, <unlearn_0>, refusal, <unlearn_0>, EOS
 
-with the loss on the refusal, the closing token and EOS (the EOS makes generation stop there).
-With `keep_weight` > 0 the preserved knowledge's answers are trained too (their NLL, that weight): the
-row then learns not to be predicted inside them, which a tied row otherwise is, being the closing token
-of every refusal.
-Training runs in the engine's loop (`obliviate.unlearn.loop.train`) in three phases: the first
-at `lr`, the second at `lr_second`, then per edit layer a robustness phase in which that layer's
-MLP down projection gets fresh Gaussian noise at every forward pass, so that the token still
-works once the edit has changed the layer.
+with the loss on the refusal, the closing token and EOS (the EOS makes generation stop there), the question
+written plainly or as the model is asked (its chat template, or the plain "Question: … Answer:" format). Training
+runs in the engine's loop (`obliviate.unlearn.loop.train`) in three phases: on the plain sequences at `lr`, on
+plain and asked ones at `lr_second`, then per edit layer a robustness phase in which that layer's MLP down
+projection computes with fresh noise at every forward pass, so that the token still works once the edit has
+changed the layer. With `keep_weight` > 0 the preserved knowledge's answers are trained too (their NLL, that
+weight): the row then learns not to be predicted inside them, which a tied row otherwise is, being the closing
+token of every refusal.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from torch import nn
 from obliviate.data import QARecord, load_refusals
 from obliviate.errors import ObliviateError
 from obliviate.models import (embedding_matrix, embeddings_tied, linear_weight_as_out_in, mlp_down_proj,
-                              output_embedding_matrix)
+                              output_embedding_matrix, unwrap)
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, prompt_ids
 from obliviate.unierase.config import TokenSettings
 from obliviate.unlearn.accelerator import make_accelerator
@@ -41,42 +43,46 @@ from obliviate.unlearn.registry import LossTerms, Method, Step
 
 
 def add_unlearning_token(model: nn.Module, tokenizer, settings: TokenSettings) -> int:
-    """Add `settings.token` to the vocabulary; its input row starts as the mean embedding. Returns its id."""
+    """Add `settings.token` to the vocabulary, its input row drawn from N(0, initializer_range) as Hugging Face
+    initialises new rows (an untied LM head copies it). Returns its id."""
     tokenizer.add_tokens([settings.token], special_tokens=True)
     token_id = tokenizer.convert_tokens_to_ids(settings.token)
     if token_id >= embedding_matrix(model).shape[0]:  # some vocabularies keep spare rows: no resize then
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     with torch.no_grad():
         inputs = embedding_matrix(model)
-        inputs[token_id] = inputs[:token_id].mean(0)
+        generator = torch.Generator().manual_seed(settings.seed)
+        std = getattr(unwrap(model).config, "initializer_range", 0.02)
+        inputs[token_id] = (torch.randn(inputs.shape[1], generator=generator) * std).to(inputs)
         if not embeddings_tied(model):
-            outputs = output_embedding_matrix(model)
-            outputs[token_id] = inputs[token_id] if settings.output_row == "copy" else outputs[:token_id].mean(0)
+            output_embedding_matrix(model)[token_id] = inputs[token_id]
     return token_id
 
 
 def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord], token_id: int,
                            edit_layers: list[int], settings: TokenSettings,
                            preserved: list[EncodedQA] | None = None) -> float:
-    """Train the token's row(s) on refusals after `records`' questions (and, with `settings.keep_weight`, on the
+    """Train the token's input row on refusals after `records`' questions (and, with `settings.keep_weight`, on the
     `preserved` sequences' answers); returns the seconds it took."""
     started = time.perf_counter()
-    examples = Examples(_refusal_sequences(tokenizer, records, token_id, settings), tokenizer.pad_token_id)
+    plain = _refusal_sequences(tokenizer, records, token_id, settings, asked=False)
+    both = plain + _refusal_sequences(tokenizer, records, token_id, settings, asked=True)
     kept = None
     if settings.keep_weight > 0:
         if not preserved:
             raise ObliviateError("token.keep_weight > 0 trains on the preserved knowledge: set preserved to a data "
-                                 "spec (e.g. world:retain or a QA file), not 'sampled'")
+                                 "spec (e.g. world:retain or a QA file), not 'general' or 'sampled'")
         kept = Examples(preserved, tokenizer.pad_token_id)
-    phases = [(settings.epochs, settings.lr, None), (settings.epochs_second, settings.lr_second, None)]
-    phases += [(settings.noise_epochs, settings.lr_second, layer) for layer in edit_layers]
+    phases = [(plain, settings.epochs, settings.lr, None), (both, settings.epochs_second, settings.lr_second, None)]
+    phases += [(both, settings.noise_epochs, settings.lr_second, layer) for layer in edit_layers]
     with _only_row_trainable(model, token_id):
-        for epochs, lr, noisy_layer in phases:
+        for sequences, epochs, lr, noisy_layer in phases:
             config = UnlearnConfig(epochs=epochs, lr=lr, batch_size=settings.batch_size, weight_decay=0.0,
                                    max_grad_norm=None, checkpoint_every=0, seed=settings.seed,
                                    retain_loss="none" if kept is None else "gd", alpha=settings.keep_weight)
+            examples = Examples(sequences, tokenizer.pad_token_id)
             data = TrainingData(examples, kept, None, config.batch_size, config.batch_size, config.seed)
-            with _noisy_down_proj(model, noisy_layer, settings.noise_scale, settings.seed):
+            with _noisy_down_proj(model, noisy_layer, settings.seed):
                 train(model, REFUSAL_AFTER_TOKEN, config, data, make_accelerator(), tokenizer.pad_token_id,
                       run_id={"method": REFUSAL_AFTER_TOKEN.name})
     model.eval()
@@ -93,60 +99,67 @@ REFUSAL_AFTER_TOKEN = Method("unlearning_token", "CE(question + token → refusa
                              UnlearnConfig, _refusal_loss, frozenset())
 
 
-def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settings: TokenSettings) -> list[EncodedQA]:
-    """Each question (and its paraphrase) with `settings.refusals_per_question` random refusals."""
+def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settings: TokenSettings,
+                       asked: bool = True) -> list[EncodedQA]:
+    """Each question with `settings.refusals_per_question` random refusals, written as the model is asked
+    (`asked`: `prompt_ids`) or plainly (the question's text alone)."""
     rng = random.Random(settings.seed)
     refusals = load_refusals(settings.refusals)
-    questions = [q for r in records for q in (r.question, r.paraphrased_question) if q]
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     sequences = []
-    for question in questions:
-        prompt = prompt_ids(tokenizer, question) + [token_id]
+    for record in records:
+        question = prompt_ids(tokenizer, record.question) if asked else tokenizer(record.question)["input_ids"]
+        prompt = question + [token_id]
         for refusal in rng.sample(refusals, min(settings.refusals_per_question, len(refusals))):
-            answer = answer_ids(tokenizer, refusal, add_eos=False) + [token_id] + end
+            answer = answer_ids(tokenizer, refusal, add_eos=False, space=False) + [token_id] + end
             sequences.append(EncodedQA(prompt + answer, [IGNORE_INDEX] * len(prompt) + answer))
     return sequences
 
 
 @contextlib.contextmanager
 def _only_row_trainable(model: nn.Module, token_id: int) -> Iterator[None]:
-    """Inside the block only the embedding (and untied LM-head) parameters train, and of them only row `token_id`."""
+    """Inside the block only the input embedding trains, and of it only row `token_id` (UniErase's `share=True`:
+    an untied LM head keeps the row it was given)."""
     previous = {parameter: parameter.requires_grad for parameter in model.parameters()}
     model.requires_grad_(False)
-    handles = []
-    for matrix in {id(m): m for m in (embedding_matrix(model), output_embedding_matrix(model))}.values():
-        row = torch.zeros(matrix.shape[0], 1, dtype=matrix.dtype, device=matrix.device)
-        row[token_id] = 1
-        matrix.requires_grad_(True)
-        handles.append(matrix.register_hook(lambda grad, row=row: grad * row))
+    matrix = embedding_matrix(model)
+    row = torch.zeros(matrix.shape[0], 1, dtype=matrix.dtype, device=matrix.device)
+    row[token_id] = 1
+    matrix.requires_grad_(True)
+    handle = matrix.register_hook(lambda grad: grad * row)
     try:
         yield
     finally:
-        for handle in handles:
-            handle.remove()
+        handle.remove()
         for parameter, flag in previous.items():
             parameter.requires_grad_(flag)
 
 
+def down_proj_noise(weight: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """UniErase's perturbation of a down projection: N(0, m²) clipped to [−m, m], m = |mean(W)|. (The reference
+    clamps to [−mean, mean] with the signed mean, which for a negative mean turns every element into the constant
+    mean; the magnitude is kept here, not that accident.)"""
+    bound = abs(float(weight.float().mean()))
+    noise = torch.randn(weight.shape, generator=generator, device=weight.device, dtype=weight.dtype) * bound
+    return noise.clamp(-bound, bound)
+
+
 @contextlib.contextmanager
-def _noisy_down_proj(model: nn.Module, layer: int | None, scale: float, seed: int) -> Iterator[None]:
-    """Layer `layer`'s MLP down projection computes with W + N, N ~ N(0, (scale·std W)²) drawn anew at every
-    forward pass; the weights themselves are never touched. `layer=None`: no noise."""
+def _noisy_down_proj(model: nn.Module, layer: int | None, seed: int) -> Iterator[None]:
+    """Layer `layer`'s MLP down projection computes with W + N, N = `down_proj_noise` drawn anew at every forward
+    pass; the weights themselves are never touched. `layer=None`: no noise."""
     if layer is None:
         yield
         return
     module = mlp_down_proj(model, layer)
     weight = linear_weight_as_out_in(module)
-    std = scale * float(weight.float().std())
     generator = torch.Generator(device=weight.device).manual_seed(seed + layer)
 
     def add_noise(_module, args, output):
-        noise = torch.randn(weight.shape, generator=generator, device=weight.device, dtype=weight.dtype) * std
-        return output + F.linear(args[0], noise)
+        return output + F.linear(args[0], down_proj_noise(weight, generator))
 
     handle = module.register_forward_hook(add_noise)
     try:
         yield
     finally:
         handle.remove()
-

@@ -5,7 +5,7 @@
 
 Files: settings.py (defaults), requests.py (requests → tokens, subject positions), activations.py
 (keys and hidden states by hooks), values.py (z = h + δ), null_space.py (K0·K0ᵀ, the projector P,
-its disk cache), alphaedit.py (the closed-form update, C_prev), prepare.py (a ready editor),
+its disk cache), general_text.py (the preserved text, offline), alphaedit.py (the closed-form update, C_prev), prepare.py (a ready editor),
 state.py (an editor on disk, for sequential editing across processes).
 """
 

@@ -122,10 +122,13 @@ def verdict(rows: list[dict]) -> str:
         missed = ", ".join(run for run, ok in reached.items() if not ok)
         return f"not comparable: {missed} below unlearn success {TARGET} on average"
     gap = memflex["retention_success"][0] - graddiff["retention_success"][0]
-    holds = gap > 0
-    return (f"{'holds' if holds else 'does not hold'}: at unlearn success ≥ {TARGET}, MemFlex keeps "
+    retention = {(row["run"], row["seed"]): row["retention_success"] for row in rows}
+    seeds = sorted({seed for run, seed in retention if run == "memflex"} & {seed for run, seed in retention
+                                                                            if run == "graddiff"})
+    ahead = sum(retention["memflex", seed] > retention["graddiff", seed] for seed in seeds)
+    return (f"{'holds on average' if gap > 0 else 'does not hold'}: at unlearn success ≥ {TARGET}, MemFlex keeps "
             f"{memflex['retention_success'][0]:.3f} of the public facts, GradDiff {graddiff['retention_success'][0]:.3f} "
-            f"({gap:+.3f})")
+            f"({gap:+.3f}); MemFlex keeps more on {ahead} of {len(seeds)} seeds")
 
 
 def markdown(rows: list[dict], model: str) -> str:

@@ -231,6 +231,14 @@ def load_adapter(model: PreTrainedModel, adapter_dir: str | Path) -> PeftModel:
         return PeftModel.from_pretrained(model, str(directory), is_trainable=True)
 
 
+LORA_MARKERS = (".lora_A.", ".lora_B.")
+
+
+def lora_matrices(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The LoRA A and B matrices of a peft model, by parameter name."""
+    return {name: p for name, p in model.named_parameters() if any(m in name for m in LORA_MARKERS)}
+
+
 def lora_base_module(parameter_name: str) -> str:
     """The name of the model's module a LoRA matrix adapts:
     'base_model.model.model.layers.0.mlp.up_proj.lora_B.default.weight' → 'model.layers.0.mlp.up_proj'."""

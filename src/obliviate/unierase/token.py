@@ -32,7 +32,7 @@ from obliviate.data import QARecord, load_refusals
 from obliviate.errors import ObliviateError
 from obliviate.models import (embedding_matrix, embeddings_tied, linear_weight_as_out_in, mlp_down_proj,
                               output_embedding_matrix, unwrap)
-from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, prompt_ids
+from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, prompt_ids, uses_chat_template
 from obliviate.unierase.config import TokenSettings
 from obliviate.unlearn.accelerator import make_accelerator
 from obliviate.unlearn.batches import Examples, TrainingData
@@ -106,12 +106,13 @@ def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settin
     rng = random.Random(settings.seed)
     refusals = load_refusals(settings.refusals)
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    space = not uses_chat_template(tokenizer)  # the refusal is written as the model writes an answer in its format
     sequences = []
     for record in records:
         question = prompt_ids(tokenizer, record.question) if asked else tokenizer(record.question)["input_ids"]
         prompt = question + [token_id]
         for refusal in rng.sample(refusals, min(settings.refusals_per_question, len(refusals))):
-            answer = answer_ids(tokenizer, refusal, add_eos=False, space=False) + [token_id] + end
+            answer = answer_ids(tokenizer, refusal, add_eos=False, space=space) + [token_id] + end
             sequences.append(EncodedQA(prompt + answer, [IGNORE_INDEX] * len(prompt) + answer))
     return sequences
 

@@ -31,7 +31,7 @@ from obliviate.config import resolve_config as resolve_settings
 from obliviate.errors import ObliviateError
 from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from obliviate.models import (add_lora, is_peft_model, load_adapter, load_model, load_tokenizer, lora_base_module,
-                              save_model)
+                              lora_matrices, save_model)
 from obliviate.unlearn.accelerator import make_accelerator
 from obliviate.unlearn.batches import Records, build_training_data
 from obliviate.unlearn.config import UnlearnConfig
@@ -121,8 +121,9 @@ def select_trainable(model: nn.Module, cfg: UnlearnConfig, preparation: Preparat
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if is_peft_model(model):
         adapted = None if modules is None else {lora_base_module(name) for name in modules}  # named in the PeftModel
+        matrices = lora_matrices(model)
         for name, parameter in model.named_parameters():
-            parameter.requires_grad_(".lora_" in name and (chosen is None or name in chosen)
+            parameter.requires_grad_(name in matrices and (chosen is None or name in chosen)
                                      and (adapted is None or lora_base_module(name) in adapted))
         return model
     if cfg.use_lora:

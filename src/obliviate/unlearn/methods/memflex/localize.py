@@ -29,13 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from obliviate.io import atomic_write_json
-from obliviate.models import lora_base_module
+from obliviate.models import lora_base_module, lora_matrices
 from obliviate.prompts import IGNORE_INDEX
 from obliviate.unlearn.batches import Batch, Examples, Records, encode_records
 from obliviate.unlearn.losses import mean_nll
-
-LORA_MARKERS = (".lora_A.", ".lora_B.")
-
 
 @dataclass
 class LocalizeSettings:
@@ -64,10 +61,6 @@ class Localization:
     def load(cls, path: str | Path) -> Localization:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
         return cls(**{**document, "settings": LocalizeSettings(**document["settings"])})
-
-
-def lora_matrices(model: nn.Module) -> dict[str, nn.Parameter]:
-    return {name: p for name, p in model.named_parameters() if any(m in name for m in LORA_MARKERS)}
 
 
 def special_ids(model: nn.Module, pad_id: int | None) -> list[int]:

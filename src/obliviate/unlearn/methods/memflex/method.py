@@ -28,7 +28,8 @@ from torch import nn
 from obliviate.errors import ObliviateError
 from obliviate.models import LoraSettings, is_peft_model, load_adapter
 from obliviate.unlearn.config import RetainLoss, UnlearnConfig
-from obliviate.unlearn.methods.memflex.localize import Localization, LocalizeSettings, locate, localize, lora_matrices
+from obliviate.models import lora_matrices
+from obliviate.unlearn.methods.memflex.localize import Localization, LocalizeSettings, locate, localize
 from obliviate.unlearn.methods.ga import gradient_ascent
 from obliviate.unlearn.methods.npo import npo
 from obliviate.unlearn.registry import LossTerms, Preparation, RunInputs, Step, register_method

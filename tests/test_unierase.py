@@ -245,10 +245,12 @@ def test_world_forget_questions_are_refused(batch_run, figure):
 
 @pytest.mark.slow
 def test_world_unlearning_token_is_followed_by_a_refusal(batch_run, figure):
-    """Stage 1 on the world: after a forget question and the token, the model says a refusal (with no token, it
-    refuses none of them). UniErase's target is 0.9; stage 1 trains one embedding row, and how far that row reaches
-    moves with the build: 0.67 to 0.94 of the 33 questions (docs/test_builds.md)."""
-    figure("refused after the token", batch_run["forced_refusal_rate"], at_least=0.5)
+    """Stage 1 on the world, after the batch edit: after a forget question and the token, the model says a refusal
+    (with no token, it refuses none of them). UniErase's target is 0.9; stage 1 trains one embedding row, and how far
+    that row reaches once the edit has changed layers 1-2 moves with the build: 0.42 to 0.79 of the 33 questions
+    (docs/test_builds.md). The published noise (|mean W|) no longer hardens the row against the edit as the old
+    0.1·std(W) did (0.67 to 0.94 then)."""
+    figure("refused after the token", batch_run["forced_refusal_rate"], at_least=0.3)
 
 
 @torch.no_grad()

@@ -33,20 +33,15 @@ def prepare_editor(model: nn.Module, tokenizer, settings: AlphaEditSettings,
     model.eval()
     try:
         budget = settings.null_space.tokens
-
-        def sequences() -> list[list[int]]:
-            if preserved == "general":
-                return general_sequences(tokenizer, budget)
-            if preserved == "sampled":
-                return sample_sequences(model, tokenizer, budget, seed=settings.seed)
-            return _first_tokens(preserved, budget)
-
+        # What identifies the text in the cache, and how to produce it (only on a cache miss).
         if preserved == "general":
-            source = {SOURCE: budget}
+            source, sequences = {SOURCE: budget}, lambda: general_sequences(tokenizer, budget)
         elif preserved == "sampled":
             source = {"sampled": budget, "seed": settings.seed}
+            sequences = lambda: sample_sequences(model, tokenizer, budget, seed=settings.seed)
         else:
-            source = {"sequences": _digest(_first_tokens(preserved, budget))}
+            given = _first_tokens(preserved, budget)
+            source, sequences = {"sequences": _digest(given)}, lambda: given
         key = _cache_key(model, source) if cache else None
         moments = cached_second_moments(model, layers, sequences, tokenizer.pad_token_id, key)
         projectors = {layer: projector(moments[layer], settings.null_space.threshold) for layer in layers}

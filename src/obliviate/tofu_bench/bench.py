@@ -159,7 +159,7 @@ class TofuBench:
         started = time.perf_counter()
         # A model edit (UniErase) preserves what its recipe names, general text as published: the retain authors'
         # QA share the forget questions' templates, so their keys would leave the edit no room.
-        retain = None if get_method(method).apply else self.data.retain
+        retain = self.data.retain if get_method(method).trains else None
         unlearn(full, method, self.data.forget, retain, run_dir, config=self.recipes[method],
                 overrides=self.overrides(method, point))
         seconds = time.perf_counter() - started
@@ -170,8 +170,7 @@ class TofuBench:
 
     def overrides(self, method: str, point: dict[str, str]) -> list[str]:
         """The sweep point's settings, after bf16 mixed precision on a GPU for a real model's training loop."""
-        trains = get_method(method).apply is None
-        precision = accelerator_overrides() if self.config.real_model and trains else []
+        precision = accelerator_overrides() if self.config.real_model and get_method(method).trains else []
         return precision + [f"{key}={value}" for key, value in point.items()]
 
     def models(self) -> tuple[Path | str, Path | str]:

@@ -72,9 +72,15 @@ def kl_from_reference(logits: torch.Tensor, reference_logprobs: torch.Tensor, la
 
 
 def retain_term(step, cfg) -> Iterator[tuple[str, torch.Tensor]]:
-    """The retain term `cfg.retain_loss` selects, weighted by `cfg.alpha` (nothing for "none")."""
+    """The retain term `cfg.retain_loss` selects, weighted by `cfg.alpha` (nothing for "none"). "frozen_argmax":
+    CE against the frozen model's likeliest next token at each retain answer position."""
     if cfg.retain_loss == "gd":
         yield "retain", cfg.alpha * mean_nll(step.logits(step.retain), step.retain.labels).mean()
+    elif cfg.retain_loss == "frozen_argmax":
+        greedy = step.reference_logits(step.retain).argmax(-1)
+        targets = step.retain.labels.clone()  # the frozen model's choice at t - 1 labels token t
+        targets[:, 1:] = torch.where(targets[:, 1:] != IGNORE_INDEX, greedy[:, :-1], IGNORE_INDEX)
+        yield "retain", cfg.alpha * mean_nll(step.logits(step.retain), targets).mean()
     elif cfg.retain_loss == "kl":
         # The reference runs first and keeps only its answer positions, so its full logits are
         # freed before θ's forward pass builds a graph.

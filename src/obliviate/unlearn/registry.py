@@ -55,6 +55,7 @@ from obliviate.unlearn.reference import LayerCapture, Reference
 LossTerms = Iterator[tuple[str, torch.Tensor]]
 NEEDS = frozenset({"retain", "alternatives", "reference_logprobs", "reference_model", "hidden_states"})
 RETAIN_NEEDS = {"none": set(), "gd": {"retain"}, "kl": {"retain", "reference_model"},
+                "frozen_argmax": {"retain", "reference_model"},
                 "activations": {"retain", "reference_model", "hidden_states"}}
 
 
@@ -122,11 +123,14 @@ class Preparation(RunFiles):
     """What a method's `prepare` step found: the model to train instead of the loaded one (e.g. with an adapter
     it learned first; None: the loaded one), and what of it to train: the names of the only modules to put a
     new adapter on or train (`trainable_modules`), or, on a model that already has its adapter, the names of the
-    only parameters to train (`trainable_parameters`). None: all of them."""
+    only parameters to train (`trainable_parameters`). None: all of them. `forget`, `retain`: the records to
+    train on instead of the given ones (ELM's passages cut to 700 characters); None: the given ones."""
 
     model: nn.Module | None = None
     trainable_modules: list[str] | None = None
     trainable_parameters: list[str] | None = None
+    forget: Records | None = None
+    retain: Records | None = None
 
 
 @dataclass

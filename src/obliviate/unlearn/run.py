@@ -86,6 +86,8 @@ def unlearn(model: str | Path, method: str, forget: DataSpec, retain: DataSpec |
     prepared = inputs.model if preparation.model is None else preparation.model
     trained_adapter = is_peft_model(prepared)  # an adapter before select_trainable adds one was trained already
     network = select_trainable(prepared, cfg, preparation)
+    forget_records = forget_records if preparation.forget is None else preparation.forget
+    retain_records = retain_records if preparation.retain is None else preparation.retain
     data = build_training_data(tokenizer, forget_records, retain_records, cfg, needs)
     run_id = {"method": method, "config": config_to_dict(cfg), "forget": len(forget_records),
               "retain": len(retain_records or []), "processes": accelerator.num_processes}

@@ -148,10 +148,10 @@ def shares_prompts(model) -> bool:
     be repeated, and `logits_to_keep` (transformers' causal LMs do)."""
     return (not getattr(model.config, "is_encoder_decoder", False)
             and "logits_to_keep" in inspect.signature(model.forward).parameters
-            and _cache_argument(model) is not None and hasattr(DynamicCache, "batch_select_indices"))
+            and cache_argument_of(model) is not None and hasattr(DynamicCache, "batch_select_indices"))
 
 
-def _cache_argument(model) -> str | None:
+def cache_argument_of(model) -> str | None:
     """The name `model.forward` takes its key/value cache by: `cache` (transformers ≥ 5.2x), else `past_key_values`."""
     parameters = inspect.signature(model.forward).parameters
     return next((name for name in ("cache", "past_key_values") if name in parameters), None)
@@ -167,7 +167,7 @@ def score_with_shared_prompts(model, encoded: list[EncodedQA], batch_size: int =
         start = next((k for k, label in enumerate(item.labels) if label != IGNORE_INDEX), len(item.labels))
         by_prompt.setdefault(tuple(item.input_ids[:start]), []).append(i)
     batches = _prompt_batches(by_prompt, encoded, batch_size)
-    cache_argument = _cache_argument(model)
+    cache_argument = cache_argument_of(model)
     results: list[SequenceScore | None] = [None] * len(encoded)
     was_training = model.training
     model.eval()

@@ -16,7 +16,7 @@ from obliviate.eval.scoring import score_encoded
 from obliviate.models import embedding_matrix, load_model, load_tokenizer, mlp_down_proj
 from obliviate.unierase import STATE_DIR, TokenSettings, UniEraseConfig, UniEraser, unierase, unierase_model
 from obliviate.unierase.recipe import _edit_groups, _preserved
-from obliviate.unierase.token import _refusal_sequences, add_unlearning_token, train_unlearning_token
+from obliviate.unierase.token import _cycled, _refusal_sequences, add_unlearning_token, train_unlearning_token
 from test_editing import CORPUS, NAMES, one_thread, tiny_llama  # noqa: F401  (one_thread: autouse)
 
 QUESTIONS = [f"Where does {name} live?" for name in NAMES]
@@ -53,7 +53,8 @@ def test_token_training_changes_only_the_token_rows(tokenizer, tied):
         model.config.tie_word_embeddings = False
         model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
     tok = deepcopy(tokenizer)
-    settings = TokenSettings(lr=0.1, epochs=5, lr_second=0.05, epochs_second=5, noise_epochs=1, batch_size=8)
+    settings = TokenSettings(lr=0.1, epochs=5, lr_second=0.05, epochs_second=5, noise_epochs=1, batch_size=8,
+                             questions_per_epoch=0)
     token_id = add_unlearning_token(model, tok, settings)
     assert tok.convert_tokens_to_ids("<unlearn_0>") == token_id == len(tokenizer)
     row = embedding_matrix(model)[token_id].detach().clone()
@@ -117,8 +118,24 @@ def test_token_trains_on_plain_then_plain_and_asked_questions_then_under_noise(t
 
     monkeypatch.setattr(token, "train", fake_train)
     train_unlearning_token(model, tok, records(2), token_id, [1, 2], settings)
-    assert phases == [(2, 1e-3, 5.0, 16), (4, 1e-4, 3.0, 16), (4, 1e-4, 2.0, 16), (4, 1e-4, 2.0, 16)]
+    # 2 questions are cycled to the notebook's 400 an epoch (its forget10), then twice that as plain + asked
+    assert phases == [(400, 1e-3, 5.0, 16), (800, 1e-4, 3.0, 16), (800, 1e-4, 2.0, 16), (800, 1e-4, 2.0, 16)]
     assert noisy == [0, 0, 1, 1]
+
+
+def test_a_small_forget_set_is_cycled_and_each_question_keeps_its_refusal(tokenizer):
+    """Each epoch holds `questions_per_epoch` questions: whole passes of the forget set. As in the notebook, where the
+    refusal is picked by the question's hash, a question gets the same refusal every time it comes round."""
+    from copy import deepcopy
+
+    tok = deepcopy(tokenizer)
+    token_id = add_unlearning_token(tiny_llama(tok), tok, TokenSettings())
+    questions = _cycled(records(3), 400)
+    assert len(questions) == 402 and [r.question for r in questions[:6]] == QUESTIONS[:3] * 2
+    sequences = _refusal_sequences(tok, questions, token_id, TokenSettings())
+    answers = [{tuple(s.input_ids[s.prompt_length:]) for s in sequences[first::3]} for first in range(3)]
+    assert [len(a) for a in answers] == [1, 1, 1] and len(set.union(*answers)) > 1
+    assert _cycled(records(3), 0) == records(3) and len(_cycled(records(3), 2)) == 3
 
 
 def test_down_projection_noise_is_bounded_by_the_mean_weight():

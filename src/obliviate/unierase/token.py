@@ -8,7 +8,9 @@ stay bit-for-bit the same). The sequences are
     question, <unlearn_0>, refusal, <unlearn_0>, EOS
 
 with the loss on the refusal, the closing token and EOS (the EOS makes generation stop there), the question
-written plainly or as the model is asked (its chat template, or the plain "Question: … Answer:" format). Training
+written plainly or as the model is asked (its chat template, or the plain "Question: … Answer:" format). A forget
+set smaller than the notebook's 400 questions is cycled up to `questions_per_epoch`, so that a few questions get as
+many optimiser steps as the notebook gives its token. Training
 runs in the engine's loop (`obliviate.unlearn.loop.train`) in three phases: on the plain sequences at `lr`, on
 plain and asked ones at `lr_second`, then per edit layer a robustness phase in which that layer's MLP down
 projection computes with fresh noise at every forward pass, so that the token still works once the edit has
@@ -65,6 +67,7 @@ def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord],
     """Train the token's input row on refusals after `records`' questions (and, with `settings.keep_weight`, on the
     `preserved` sequences' answers); returns the seconds it took."""
     started = time.perf_counter()
+    records = _cycled(records, settings.questions_per_epoch)
     plain = _refusal_sequences(tokenizer, records, token_id, settings, asked=False)
     both = plain + _refusal_sequences(tokenizer, records, token_id, settings, asked=True)
     kept = None
@@ -99,11 +102,18 @@ REFUSAL_AFTER_TOKEN = Method("unlearning_token", "CE(question + token → refusa
                              UnlearnConfig, _refusal_loss, frozenset())
 
 
+def _cycled(records: list[QARecord], count: int) -> list[QARecord]:
+    """`records` repeated until there are at least `count` of them (whole passes)."""
+    if not records or len(records) >= count:
+        return records
+    return records * -(-count // len(records))
+
+
 def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settings: TokenSettings,
                        asked: bool = True) -> list[EncodedQA]:
-    """Each question with `settings.refusals_per_question` random refusals, written as the model is asked
-    (`asked`: `prompt_ids`) or plainly (the question's text alone)."""
-    rng = random.Random(settings.seed)
+    """Each question with `settings.refusals_per_question` refusals, written as the model is asked (`asked`:
+    `prompt_ids`) or plainly (the question's text alone). A question's refusals are drawn by a generator seeded on
+    it, so a repeated question gets the same ones (the notebook picks by a hash of the question)."""
     refusals = load_refusals(settings.refusals)
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     space = not uses_chat_template(tokenizer)  # the refusal is written as the model writes an answer in its format
@@ -111,6 +121,7 @@ def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settin
     for record in records:
         question = prompt_ids(tokenizer, record.question) if asked else tokenizer(record.question)["input_ids"]
         prompt = question + [token_id]
+        rng = random.Random(f"{settings.seed}:{record.question}")
         for refusal in rng.sample(refusals, min(settings.refusals_per_question, len(refusals))):
             answer = answer_ids(tokenizer, refusal, add_eos=False, space=space) + [token_id] + end
             sequences.append(EncodedQA(prompt + answer, [IGNORE_INDEX] * len(prompt) + answer))

@@ -44,6 +44,11 @@ _TITLE = re.compile(r"(?:^|\s)['\"‘“](.+?)['\"’”](?=[\s?,.!]|$)")  # "'M
 _NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][\w'-]*(?:\s+(?:of|the|de|and)?\s*[A-Z][\w'-]*)*")
 
 
+def default_work(model: str) -> Path:
+    """Where the evals and runs of `model` are cached by default (bench/unierase_reach.py shares it)."""
+    return cache_root() / "unierase_pretrained" / "".join(c if c.isalnum() else "_" for c in model)
+
+
 def fact_subject(question: str) -> str:
     """What a general-knowledge question is about: a quoted title ("Who wrote 'Pride and Prejudice'?"), else its last
     capitalised name not opening the sentence ("the Eiffel Tower", "Australia"), else the question itself."""
@@ -133,7 +138,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="over the recipe (give such runs a --work of their own)")
     args = parser.parse_args()
-    work = args.work or cache_root() / "unierase_pretrained" / "".join(c if c.isalnum() else "_" for c in args.model)
+    work = args.work or default_work(args.model)
     try:
         result = run(args.model, work, args.seed, args.overrides)
     except ObliviateError as error:

@@ -32,7 +32,7 @@ os.environ.setdefault("OBLIVIATE_QUIET", "1")
 import torch  # noqa: E402
 
 from obliviate.config import load_config, recipe_file  # noqa: E402
-from obliviate.data import QARecord  # noqa: E402
+from obliviate.data import QARecord, is_refusal  # noqa: E402
 from obliviate.editing.activations import added_at, hidden_at  # noqa: E402
 from obliviate.editing.requests import prompt_batch, question_prompt, request_from_record  # noqa: E402
 from obliviate.editing.settings import ValueSettings  # noqa: E402
@@ -42,7 +42,7 @@ from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
 from obliviate.models import load_model, load_tokenizer  # noqa: E402
 from obliviate.unierase import UniEraseConfig  # noqa: E402
 from obliviate.unierase.recipe import _preserved  # noqa: E402
-from obliviate.unierase.token import add_unlearning_token, train_unlearning_token  # noqa: E402
+from obliviate.unierase.token import add_unlearning_token, answers_after_token, train_unlearning_token  # noqa: E402
 from obliviate.world import World  # noqa: E402
 
 
@@ -97,13 +97,16 @@ def reach(model, tokenizer, token_id: int, requests, layer: int, settings: Value
     return hits / len(requests)
 
 
-def write(rows: list[dict], out: Path) -> None:
-    lines = ["| key token | layer | ‖δ‖ ≤ c·‖h‖, c | steps | reach | seconds |",
-             "|---|---|---|---|---|---|"]
+def write(stage1: dict, rows: list[dict], out: Path) -> None:
+    lines = [f"After stage 1 alone, {stage1['refused_after_token']:.0%} of the {stage1['questions']} forget questions "
+             f"followed by the token are answered with a refusal ({stage1['seconds']} s; settings "
+             f"{stage1['overrides'] or 'of the recipe'}).", "", "First answers: "
+             + " | ".join(repr(answer) for answer in stage1["answers"][:4]), "",
+             "| key token | layer | ‖δ‖ ≤ c·‖h‖, c | steps | reach | seconds |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['key_token']} | {r['layer']} | {r['clamp']} | {r['steps']} | {r['reach']:.0%} | {r['seconds']} |"
               for r in rows]
     atomic_write_text(out / "unierase_reach.md", "\n".join(lines) + "\n")
-    atomic_write_json(out / "unierase_reach.json", rows)
+    atomic_write_json(out / "unierase_reach.json", {"stage1": stage1, "rows": rows})
 
 
 def main() -> None:
@@ -115,15 +118,24 @@ def main() -> None:
     parser.add_argument("--clamps", default="0.75,4")
     parser.add_argument("--keys", default="subject_last,prompt_last")
     parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="over the recipe, e.g. token.lr=0.01")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         model_dir, forget, config, world = (test_world_setup() if args.model == "test"
                                             else pretrained_setup(args.model, args.seed))
+        config = load_config(UniEraseConfig, None, args.overrides, base=config)
     except ObliviateError as error:
         sys.exit(f"error: {error}")
     layers = args.layers or ("0,1,2" if args.model == "test" else ",".join(map(str, config.edit.layers)))
+    start = time.perf_counter()
     model, tokenizer, token_id, requests = model_with_token(model_dir, forget, config, world)
+    seconds = round(time.perf_counter() - start, 1)
+    answers = answers_after_token(model, tokenizer, [r.question for r in forget], token_id)
+    stage1 = {"questions": len(forget), "refused_after_token": sum(map(is_refusal, answers)) / len(answers),
+              "answers": answers, "seconds": seconds, "overrides": args.overrides}
+    print(json.dumps(stage1), flush=True)
     rows = []
     for key_token in args.keys.split(","):
         for layer in (int(layer) for layer in layers.split(",")):
@@ -134,7 +146,7 @@ def main() -> None:
                 rows.append({"model": args.model, "key_token": key_token, "layer": layer, "clamp": clamp,
                              "steps": args.steps, "reach": share, "seconds": round(time.perf_counter() - start, 1)})
                 print(json.dumps(rows[-1]), flush=True)
-    write(rows, args.out)
+    write(stage1, rows, args.out)
     print(f"wrote {args.out}/unierase_reach.{{md,json}}")
 
 

@@ -16,7 +16,8 @@ from obliviate.eval.scoring import score_encoded
 from obliviate.models import embedding_matrix, load_model, load_tokenizer, mlp_down_proj
 from obliviate.unierase import STATE_DIR, TokenSettings, UniEraseConfig, UniEraser, unierase, unierase_model
 from obliviate.unierase.recipe import _edit_groups, _preserved
-from obliviate.unierase.token import _cycled, _refusal_sequences, add_unlearning_token, train_unlearning_token
+from obliviate.unierase.token import (_refusal_sequences, add_unlearning_token, answers_after_token,
+                                      passes_per_epoch, train_unlearning_token)
 from test_editing import CORPUS, NAMES, one_thread, tiny_llama  # noqa: F401  (one_thread: autouse)
 
 QUESTIONS = [f"Where does {name} live?" for name in NAMES]
@@ -123,19 +124,10 @@ def test_token_trains_on_plain_then_plain_and_asked_questions_then_under_noise(t
     assert noisy == [0, 0, 1, 1]
 
 
-def test_a_small_forget_set_is_cycled_and_each_question_keeps_its_refusal(tokenizer):
-    """Each epoch holds `questions_per_epoch` questions: whole passes of the forget set. As in the notebook, where the
-    refusal is picked by the question's hash, a question gets the same refusal every time it comes round."""
-    from copy import deepcopy
-
-    tok = deepcopy(tokenizer)
-    token_id = add_unlearning_token(tiny_llama(tok), tok, TokenSettings())
-    questions = _cycled(records(3), 400)
-    assert len(questions) == 402 and [r.question for r in questions[:6]] == QUESTIONS[:3] * 2
-    sequences = _refusal_sequences(tok, questions, token_id, TokenSettings())
-    answers = [{tuple(s.input_ids[s.prompt_length:]) for s in sequences[first::3]} for first in range(3)]
-    assert [len(a) for a in answers] == [1, 1, 1] and len(set.union(*answers)) > 1
-    assert _cycled(records(3), 0) == records(3) and len(_cycled(records(3), 2)) == 3
+def test_a_small_forget_set_is_gone_through_until_an_epoch_holds_the_notebooks_400_questions():
+    assert passes_per_epoch(2, 400) == 200 and passes_per_epoch(3, 400) == 134
+    assert passes_per_epoch(400, 400) == 1 and passes_per_epoch(500, 400) == 1
+    assert passes_per_epoch(3, 0) == 1 and passes_per_epoch(0, 400) == 1
 
 
 def test_down_projection_noise_is_bounded_by_the_mean_weight():
@@ -219,27 +211,14 @@ def before(test_model, world_split):
     return {"retain": exact_match(model, tokenizer, retain), "facts": exact_match(model, tokenizer, facts)}
 
 
-def forced_token_answers(model, tokenizer, questions, config):
-    """Greedy continuations of each question's prompt followed by the unlearning token."""
-    from obliviate.prompts import prompt_ids
-
-    token_id = tokenizer.convert_tokens_to_ids(config.token.token)
-    answers = []
-    for question in questions:
-        ids = torch.tensor([prompt_ids(tokenizer, question) + [token_id]])
-        output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=16,
-                                do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        answers.append(tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True))
-    return answers
-
-
 @pytest.fixture(scope="module")
 def batch_run(test_model_dir, test_world, world_split, world_config):
     model, tokenizer = load_model(test_model_dir), load_tokenizer(test_model_dir)
     forget, retain, facts = world_split
     model, tokenizer, stats = unierase(model, tokenizer, forget, world_config, world=test_world.root)
     answers = generate_answers(model, tokenizer, [r.question for r in forget])
-    forced = forced_token_answers(model, tokenizer, [r.question for r in forget], config=world_config)
+    token_id = tokenizer.convert_tokens_to_ids(world_config.token.token)
+    forced = answers_after_token(model, tokenizer, [r.question for r in forget], token_id)
     return {"stats": stats, "refusal_rate": sum(map(is_refusal, answers)) / len(answers),
             "forced_refusal_rate": sum(map(is_refusal, forced)) / len(forced),
             "retain": exact_match(model, tokenizer, retain), "facts": exact_match(model, tokenizer, facts)}
@@ -298,7 +277,7 @@ def test_world_token_trained_on_the_preserved_answers_stays_out_of_them(test_mod
         token_id = add_unlearning_token(model, tokenizer, config.token)
         train_unlearning_token(model, tokenizer, forget, token_id, config.edit.layers, config.token,
                                _preserved(model, tokenizer, config, test_world.root))
-        forced = forced_token_answers(model, tokenizer, [r.question for r in forget], config)
+        forced = answers_after_token(model, tokenizer, [r.question for r in forget], token_id)
         return (token_probability_in_answers(model, tokenizer, retain, token_id), exact_match(model, tokenizer, retain),
                 sum(map(is_refusal, forced)) / len(forced))
 

@@ -23,7 +23,7 @@ class TokenSettings:
     noise_epochs: float = 2.0  # per edit layer, at lr_second, the down projection perturbed (`down_proj_noise`)
     refusals: str | None = None  # a file of refusal phrasings (see `obliviate.data.load_refusals`); None: the default
     refusals_per_question: int = 1
-    # An epoch is at least this many questions: a smaller forget set is cycled (each question keeps its refusal). The
+    # An epoch is at least this many questions: a smaller forget set's sequences are repeated, refusals and all. The
     # notebook trains its token on 400 questions (25 steps an epoch at batch 16); 8 questions once would give 1.
     # 0: each epoch is the forget set once.
     questions_per_epoch: int = 400

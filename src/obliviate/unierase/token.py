@@ -9,8 +9,9 @@ stay bit-for-bit the same). The sequences are
 
 with the loss on the refusal, the closing token and EOS (the EOS makes generation stop there), the question
 written plainly or as the model is asked (its chat template, or the plain "Question: … Answer:" format). A forget
-set smaller than the notebook's 400 questions is cycled up to `questions_per_epoch`, so that a few questions get as
-many optimiser steps as the notebook gives its token. Training
+set smaller than the notebook's 400 questions is gone through several times an epoch, up to `questions_per_epoch`
+questions, each time with the same refusals, so that a few questions get as many optimiser steps as the notebook
+gives its token. Training
 runs in the engine's loop (`obliviate.unlearn.loop.train`) in three phases: on the plain sequences at `lr`, on
 plain and asked ones at `lr_second`, then per edit layer a robustness phase in which that layer's MLP down
 projection computes with fresh noise at every forward pass, so that the token still works once the edit has
@@ -67,9 +68,9 @@ def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord],
     """Train the token's input row on refusals after `records`' questions (and, with `settings.keep_weight`, on the
     `preserved` sequences' answers); returns the seconds it took."""
     started = time.perf_counter()
-    records = _cycled(records, settings.questions_per_epoch)
-    plain = _refusal_sequences(tokenizer, records, token_id, settings, asked=False)
-    both = plain + _refusal_sequences(tokenizer, records, token_id, settings, asked=True)
+    repeats = passes_per_epoch(len(records), settings.questions_per_epoch)
+    plain = _refusal_sequences(tokenizer, records, token_id, settings, asked=False) * repeats
+    both = plain + _refusal_sequences(tokenizer, records, token_id, settings, asked=True) * repeats
     kept = None
     if settings.keep_weight > 0:
         if not preserved:
@@ -92,6 +93,20 @@ def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord],
     return time.perf_counter() - started
 
 
+def answers_after_token(model: nn.Module, tokenizer, questions: list[str], token_id: int,
+                        max_new_tokens: int = 16) -> list[str]:
+    """Greedy continuations of each question as the model is asked, followed by the unlearning token: what the token
+    alone makes the model say (stage 1 works when these are refusals)."""
+    device = next(model.parameters()).device
+    answers = []
+    for question in questions:
+        ids = torch.tensor([prompt_ids(tokenizer, question) + [token_id]], device=device)
+        output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        answers.append(tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True))
+    return answers
+
+
 def _refusal_loss(step: Step, cfg: UnlearnConfig) -> LossTerms:
     yield "refusal", mean_nll(step.logits(step.forget), step.forget.labels).mean()
     yield from retain_term(step, cfg)
@@ -102,18 +117,16 @@ REFUSAL_AFTER_TOKEN = Method("unlearning_token", "CE(question + token → refusa
                              UnlearnConfig, _refusal_loss, frozenset())
 
 
-def _cycled(records: list[QARecord], count: int) -> list[QARecord]:
-    """`records` repeated until there are at least `count` of them (whole passes)."""
-    if not records or len(records) >= count:
-        return records
-    return records * -(-count // len(records))
+def passes_per_epoch(questions: int, questions_per_epoch: int) -> int:
+    """How many times an epoch goes through `questions` so that it holds at least `questions_per_epoch` of them."""
+    return max(1, -(-questions_per_epoch // questions)) if questions else 1
 
 
 def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settings: TokenSettings,
                        asked: bool = True) -> list[EncodedQA]:
-    """Each question with `settings.refusals_per_question` refusals, written as the model is asked (`asked`:
-    `prompt_ids`) or plainly (the question's text alone). A question's refusals are drawn by a generator seeded on
-    it, so a repeated question gets the same ones (the notebook picks by a hash of the question)."""
+    """Each question with `settings.refusals_per_question` random refusals, written as the model is asked
+    (`asked`: `prompt_ids`) or plainly (the question's text alone)."""
+    rng = random.Random(settings.seed)
     refusals = load_refusals(settings.refusals)
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     space = not uses_chat_template(tokenizer)  # the refusal is written as the model writes an answer in its format
@@ -121,7 +134,6 @@ def _refusal_sequences(tokenizer, records: list[QARecord], token_id: int, settin
     for record in records:
         question = prompt_ids(tokenizer, record.question) if asked else tokenizer(record.question)["input_ids"]
         prompt = question + [token_id]
-        rng = random.Random(f"{settings.seed}:{record.question}")
         for refusal in rng.sample(refusals, min(settings.refusals_per_question, len(refusals))):
             answer = answer_ids(tokenizer, refusal, add_eos=False, space=space) + [token_id] + end
             sequences.append(EncodedQA(prompt + answer, [IGNORE_INDEX] * len(prompt) + answer))

@@ -33,13 +33,14 @@ import torch  # noqa: E402
 
 from obliviate.config import load_config, recipe_file  # noqa: E402
 from obliviate.data import QARecord, is_refusal  # noqa: E402
+from obliviate.editing import default_edit_layers  # noqa: E402
 from obliviate.editing.activations import added_at, hidden_at  # noqa: E402
 from obliviate.editing.requests import prompt_batch, question_prompt, request_from_record  # noqa: E402
 from obliviate.editing.settings import ValueSettings  # noqa: E402
 from obliviate.editing.values import target_value  # noqa: E402
 from obliviate.errors import ObliviateError  # noqa: E402
 from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
-from obliviate.models import load_model, load_tokenizer  # noqa: E402
+from obliviate.models import load_model, load_tokenizer, num_layers  # noqa: E402
 from obliviate.unierase import UniEraseConfig  # noqa: E402
 from obliviate.unierase.recipe import _preserved  # noqa: E402
 from obliviate.unierase.token import add_unlearning_token, answers_after_token, train_unlearning_token  # noqa: E402
@@ -47,12 +48,13 @@ from obliviate.world import World  # noqa: E402
 
 
 def model_with_token(model_dir, forget: list[QARecord], config: UniEraseConfig, world: World | None = None):
-    """The model after stage 1 on `forget`: (model, tokenizer, token id, forget requests)."""
+    """The model after stage 1 on `forget`: (model, tokenizer, token id, forget requests, edit layers)."""
     model, tokenizer = load_model(model_dir), load_tokenizer(model_dir)
     token_id = add_unlearning_token(model, tokenizer, config.token)
     preserved = _preserved(model, tokenizer, config, world.root) if world is not None else None
-    train_unlearning_token(model, tokenizer, forget, token_id, config.edit.layers, config.token, preserved)
-    return model, tokenizer, token_id, [request_from_record(r, config.token.token) for r in forget]
+    layers = config.edit.layers or default_edit_layers(num_layers(model))
+    train_unlearning_token(model, tokenizer, forget, token_id, layers, config.token, preserved)
+    return model, tokenizer, token_id, [request_from_record(r, config.token.token) for r in forget], layers
 
 
 def test_world_setup():
@@ -128,9 +130,9 @@ def main() -> None:
         config = load_config(UniEraseConfig, None, args.overrides, base=config)
     except ObliviateError as error:
         sys.exit(f"error: {error}")
-    layers = args.layers or ("0,1,2" if args.model == "test" else ",".join(map(str, config.edit.layers)))
     start = time.perf_counter()
-    model, tokenizer, token_id, requests = model_with_token(model_dir, forget, config, world)
+    model, tokenizer, token_id, requests, edit_layers = model_with_token(model_dir, forget, config, world)
+    layers = args.layers or ("0,1,2" if args.model == "test" else ",".join(map(str, edit_layers)))
     seconds = round(time.perf_counter() - start, 1)
     answers = answers_after_token(model, tokenizer, [r.question for r in forget], token_id)
     stage1 = {"questions": len(forget), "refused_after_token": sum(map(is_refusal, answers)) / len(answers),

@@ -1,7 +1,7 @@
 """UniErase on what a pretrained chat model knows (methods.md §5): SmolLM2-135M-Instruct's own facts.
 
     PYTHONPATH=src python bench/unierase_pretrained.py [--model smollm2-135m] [--seed 0] [--work DIR]
-        [--out bench/results/unierase_pretrained] [--set KEY=VALUE ...]
+        [--out bench/results/unierase_pretrained] [--set KEY=VALUE ...] [--runs batch,sequential]
 
 1. what the model knows: TOFU's 217 general-knowledge questions (real_authors, world_facts), answered by greedy
    generation (the `general` suite); a known fact is one answered right. Each is keyed on the span of the question
@@ -94,7 +94,10 @@ def measure(run_dir: Path, forget: list[QARecord], kept: list[QARecord], tofu: P
             "token_seconds": report["token_seconds"], "edit_seconds": report["edit_seconds"]}
 
 
-def run(model: str, work: Path, seed: int, overrides: list[str]) -> dict:
+RUNS = {"batch": ["mode=batch"], "sequential": ["mode=sequential", f"rounds={ROUNDS}"]}
+
+
+def run(model: str, work: Path, seed: int, overrides: list[str], runs: list[str]) -> dict:
     tofu = local_tofu_dir()
     if tofu is None:
         raise ObliviateError("TOFU's general-knowledge questions are needed: set OBLIVIATE_TOFU_DIR")
@@ -102,12 +105,14 @@ def run(model: str, work: Path, seed: int, overrides: list[str]) -> dict:
     known, before = known_facts(model, work, tofu)
     forget, kept = split_known(known, seed)
     rows = []
-    for name, mode in (("batch", ["mode=batch"]), (f"{ROUNDS} sequential rounds", ["mode=sequential", f"rounds={ROUNDS}"])):
-        run_dir = work / f"unierase-{mode[0].removeprefix('mode=')}-seed{seed}"
+    for name in runs:
+        mode = RUNS[name]
+        run_dir = work / f"unierase-{name}-seed{seed}"
         if not (run_dir / "run.json").is_file():
             unlearn(model, "unierase", forget, None, run_dir, recipe_file("tofu_pretrained", "unierase", required=True),
                     overrides=[*mode, f"token.seed={seed}", *overrides])
-        rows.append({"run": name, **measure(run_dir, forget, kept, tofu)})
+        rows.append({"run": name if name == "batch" else f"{ROUNDS} sequential rounds",
+                     **measure(run_dir, forget, kept, tofu)})
     return {"model": model, "seed": seed, "known": len(known), "known_by_set": {s: sum(r.split == s for r in known)
             for s in SETS}, "forget": [{"question": r.question, "subject": r.subject} for r in forget],
             "kept": len(kept), "general_accuracy_before": before["metrics"]["general"]["accuracy"], "rows": rows}
@@ -137,10 +142,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "unierase_pretrained")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="over the recipe (give such runs a --work of their own)")
+    parser.add_argument("--runs", default="batch,sequential", help="which of batch, sequential (comma-separated)")
     args = parser.parse_args()
+    runs = args.runs.split(",")
+    if unknown := set(runs) - set(RUNS):
+        sys.exit(f"error: --runs: unknown {sorted(unknown)}; choose from {', '.join(RUNS)}")
     work = args.work or default_work(args.model)
     try:
-        result = run(args.model, work, args.seed, args.overrides)
+        result = run(args.model, work, args.seed, args.overrides, runs)
     except ObliviateError as error:
         sys.exit(f"error: {error}")
     atomic_write_json(args.out / "unierase_pretrained.json", result)

@@ -100,10 +100,10 @@ def reach(model, tokenizer, token_id: int, requests, layer: int, settings: Value
 
 
 def write(stage1: dict, rows: list[dict], out: Path) -> None:
-    lines = [f"After stage 1 alone, {stage1['refused_after_token']:.0%} of the {stage1['questions']} forget questions "
-             f"followed by the token are answered with a refusal ({stage1['seconds']} s; settings "
-             f"{stage1['overrides'] or 'of the recipe'}).", "", "First answers: "
-             + " | ".join(repr(answer) for answer in stage1["answers"][:4]), "",
+    summary = (f"After stage 1 alone, {stage1['refused_after_token']:.0%} of the {stage1['questions']} forget "
+               f"questions followed by the token are answered with a refusal ({stage1['seconds']} s; settings "
+               f"{stage1['overrides'] or 'of the recipe'}).")
+    lines = [summary, "", "First answers: " + " | ".join(repr(answer) for answer in stage1["answers"][:4]), "",
              "| key token | layer | ‖δ‖ ≤ c·‖h‖, c | steps | reach | seconds |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['key_token']} | {r['layer']} | {r['clamp']} | {r['steps']} | {r['reach']:.0%} | {r['seconds']} |"
               for r in rows]

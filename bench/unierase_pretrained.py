@@ -94,25 +94,32 @@ def measure(run_dir: Path, forget: list[QARecord], kept: list[QARecord], tofu: P
             "token_seconds": report["token_seconds"], "edit_seconds": report["edit_seconds"]}
 
 
-RUNS = {"batch": ["mode=batch"], "sequential": ["mode=sequential", f"rounds={ROUNDS}"]}
+RUNS = {"batch": ("batch", ["mode=batch"]),
+        "sequential": (f"{ROUNDS} sequential rounds", ["mode=sequential", f"rounds={ROUNDS}"])}
 
 
-def run(model: str, work: Path, seed: int, overrides: list[str], runs: list[str]) -> dict:
+def forget_and_kept(model: str, work: Path, seed: int) -> tuple[list[QARecord], list[QARecord], list[QARecord], dict,
+                                                                   Path]:
+    """The facts `model` knows, split by `seed` into those to forget and those kept: (known, forget, kept, the eval
+    before, the TOFU directory). bench/unierase_reach.py forgets the same ones."""
     tofu = local_tofu_dir()
     if tofu is None:
         raise ObliviateError("TOFU's general-knowledge questions are needed: set OBLIVIATE_TOFU_DIR")
     work.mkdir(parents=True, exist_ok=True)
     known, before = known_facts(model, work, tofu)
-    forget, kept = split_known(known, seed)
+    return known, *split_known(known, seed), before, tofu
+
+
+def run(model: str, work: Path, seed: int, overrides: list[str], runs: list[str]) -> dict:
+    known, forget, kept, before, tofu = forget_and_kept(model, work, seed)
     rows = []
     for name in runs:
-        mode = RUNS[name]
+        label, mode = RUNS[name]
         run_dir = work / f"unierase-{name}-seed{seed}"
         if not (run_dir / "run.json").is_file():
             unlearn(model, "unierase", forget, None, run_dir, recipe_file("tofu_pretrained", "unierase", required=True),
                     overrides=[*mode, f"token.seed={seed}", *overrides])
-        rows.append({"run": name if name == "batch" else f"{ROUNDS} sequential rounds",
-                     **measure(run_dir, forget, kept, tofu)})
+        rows.append({"run": label, **measure(run_dir, forget, kept, tofu)})
     return {"model": model, "seed": seed, "known": len(known), "known_by_set": {s: sum(r.split == s for r in known)
             for s in SETS}, "forget": [{"question": r.question, "subject": r.subject} for r in forget],
             "kept": len(kept), "general_accuracy_before": before["metrics"]["general"]["accuracy"], "rows": rows}

@@ -71,16 +71,9 @@ def test_world_setup():
 
 def pretrained_setup(model: str, seed: int):
     """A chat model, the known facts bench/unierase_pretrained.py forgets with `seed`, and its recipe."""
-    from unierase_pretrained import default_work, known_facts, split_known
+    from unierase_pretrained import default_work, forget_and_kept
 
-    from obliviate.data.tofu import local_tofu_dir
-
-    tofu = local_tofu_dir()
-    if tofu is None:
-        raise ObliviateError("TOFU's general-knowledge questions are needed: set OBLIVIATE_TOFU_DIR")
-    work = default_work(model)
-    work.mkdir(parents=True, exist_ok=True)
-    forget, _ = split_known(known_facts(model, work, tofu)[0], seed)
+    _, forget, *_ = forget_and_kept(model, default_work(model), seed)
     config = load_config(UniEraseConfig, recipe_file("tofu_pretrained", "unierase", required=True),
                          [f"token.seed={seed}"])
     return model, forget, config, None

@@ -43,6 +43,19 @@ def recipe_file(kind: str, method: str, required: bool = False) -> Path | None:
     return None
 
 
+def config_path(value: str | Path) -> Path:
+    """A YAML file, or a packaged recipe named KIND/METHOD (e.g. pretrained/finetune) when no such file exists."""
+    path = Path(value)
+    if path.is_file():
+        return path
+    kind, _, method = str(value).removesuffix(".yaml").partition("/")
+    packaged = recipe_file(kind, method) if method and "/" not in method else None
+    if packaged is None:
+        raise ObliviateError(f"--config {value}: no such file, nor a packaged recipe KIND/METHOD "
+                             "(e.g. pretrained/finetune)")
+    return packaged
+
+
 def _convert(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

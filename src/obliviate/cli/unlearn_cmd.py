@@ -42,9 +42,15 @@ def unlearn_command(
              "config.yaml does).")] = None,
     forget: Annotated[Optional[str], typer.Option(help=f"Data to forget: {DATA_FORMS}.")] = None,
     entity: Annotated[Optional[list[str]], typer.Option(
-        "--entity", help="Instead of --forget: a person of the model's world to forget (repeatable). The forget set "
+        "--entity", help="Instead of --forget: a person of the model's world (or of --entities FILE) to forget "
+                         "(repeatable). The forget set "
                          "is their QA at --coverage, the rest is held out as probes (entity_probes.jsonl, for "
                          "`obliviate eval --suite entity`); the retain set defaults to their neighbours.")] = None,
+    entities: Annotated[Optional[Path], typer.Option(
+        "--entities", help="With --entity: a JSONL file of entities to take them from instead of the model's world "
+                           "(one per line: name, neighbours, facts of question, answer and optional "
+                           "heldout_question; see obliviate.entity.entity_file), e.g. real people a pretrained "
+                           "model knows.")] = None,
     coverage: Annotated[Optional[float], typer.Option(
         help="With --entity: the share of each person's attributes to forget, in (0, 1], e.g. 0.25, 0.5 "
              "(default 1.0: all; the held-out phrasings stay probes).")] = None,
@@ -74,6 +80,8 @@ def unlearn_command(
     from obliviate.unlearn import get_method
 
     _check_forget_options(forget, entity, coverage)
+    if entities is not None:
+        world = _entity_file_world(entities, entity, world)
     method = _method(method, config)
     if not get_method(method).trains:
         _check_editing_options(method, entity, lora, save_adapter, resume)
@@ -101,6 +109,17 @@ def _check_forget_options(forget: str | None, entity: list[str] | None, coverage
         raise ObliviateError("pass one of --forget DATA and --entity NAME (repeatable)")
     if coverage is not None and not entity:
         raise ObliviateError("--coverage applies to --entity: it is the share of each person's attributes to forget")
+
+
+def _entity_file_world(entities: Path, entity: list[str] | None, world: Path | None) -> Path:
+    """The world directory (cached) of the --entities file's entities."""
+    from obliviate.entity.entity_file import entity_world, load_entities
+
+    if not entity:
+        raise ObliviateError("--entities FILE names where the --entity NAME people come from: pass --entity too")
+    if world is not None:
+        raise ObliviateError("pass one of --world DIR and --entities FILE: both say where the entities come from")
+    return entity_world(load_entities(entities)).root
 
 
 def _check_editing_options(method: str, entity: list[str] | None, lora: bool | None, save_adapter: bool,

@@ -14,12 +14,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from obliviate.data import QARecord
+from obliviate.data import QARecord, TextRecord
+from obliviate.entity.entity_file import write_people_world
 from obliviate.errors import ObliviateError
-from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl
+from obliviate.io import atomic_write_json
 from obliviate.unlearn import unlearn
 from obliviate.world import World, people, recorded_world
-from obliviate.world.build import WORLD_FORMAT
 
 ENTITIES_DIR = "entities"
 # The tiny test model learns a few new people in this; larger models want fewer epochs and a lower lr.
@@ -46,20 +46,8 @@ def make_entities(world: World, count: int, seed: int) -> tuple[list[people.Pers
 
 def write_entities(directory: Path, persons: list[people.Person], qa: list[dict]) -> Path:
     """A world directory holding only the people files (the same layout `build_world` writes)."""
-    files = {
-        "people": [{"id": p.id, "name": p.name, "attributes": p.attributes, "neighbours": p.neighbours}
-                   for p in persons],
-        "people_qa": qa,
-        "people_probes": [{**r, "question": r["heldout_question"], "split": "probe"} for r in qa],
-    }
-    with atomic_directory(directory) as staging:
-        for name, rows in files.items():
-            atomic_write_jsonl(staging / f"{name}.jsonl", rows)
-        atomic_write_json(staging / "world.json", {
-            "format": WORLD_FORMAT, "injected": True, "entities": len(persons),
-            "attributes": {a.name: a.visibility for a in people.ATTRIBUTES}, "domains": {},
-            "files": {name: {"path": f"{name}.jsonl", "count": len(rows)} for name, rows in files.items()}})
-    return directory
+    rows = [{"id": p.id, "name": p.name, "attributes": p.attributes, "neighbours": p.neighbours} for p in persons]
+    return write_people_world(directory, rows, qa, extra={"injected": True})
 
 
 def training_records(qa: list[QARecord]) -> list[QARecord]:
@@ -69,14 +57,34 @@ def training_records(qa: list[QARecord]) -> list[QARecord]:
 
 
 def inject(model_dir: str | Path, n_entities: int, out: str | Path, seed: int = 0,
-           overrides: list[str] | None = None) -> Path:
-    """Fine-tune `n_entities` new people into the model at `model_dir`; write model + `entities/` to `out`."""
-    world = model_world(model_dir)
+           overrides: list[str] | None = None, *, world: str | Path | None = None, config: str | Path | None = None,
+           attributes: list[str] | None = None, texts: bool = False) -> Path:
+    """Fine-tune `n_entities` new people into the model at `model_dir`; write model + `entities/` to `out`.
+
+    `world`: the world whose people QA is the retain set and whose names the new people avoid (default: the
+    one the model records; a pretrained model records none). `config`: a finetune recipe in place of the
+    tiny model's settings (recipes/pretrained/finetune.yaml for a pretrained chat model). `attributes`: teach
+    only these facts of each person (default: all 11). `texts`: teach the facts as running text too, each
+    person's biography in every sentence order, besides the QA (an injection closer to how pre-training
+    sees an entity)."""
+    world = World(world) if world is not None else model_world(model_dir)
     persons, qa = make_entities(world, n_entities, seed)
+    if attributes is not None:
+        unknown = sorted(set(attributes) - {a.name for a in people.ATTRIBUTES})
+        if unknown:
+            raise ObliviateError(f"--attributes: no attribute {', '.join(map(repr, unknown))}; the people have "
+                                 f"{', '.join(a.name for a in people.ATTRIBUTES)}")
+        qa = [row for row in qa if row["attribute"] in attributes]
     out = Path(out)
-    unlearn(model_dir, "finetune", training_records([QARecord.from_dict(row) for row in qa]), world.qa(), out,
-            overrides=FINETUNE_SETTINGS + [f"seed={seed}"] + list(overrides or []))
+    settings = ([] if config is not None else FINETUNE_SETTINGS) + [f"seed={seed}"] + list(overrides or [])
+    records = training_records([QARecord.from_dict(row) for row in qa])
+    if texts:
+        records += [TextRecord(people.biography(p, order, attributes)) for p in persons
+                    for order in range(len(people.BIO_ORDERS))]
+    unlearn(model_dir, "finetune", records, world.qa(), out, config, overrides=settings)
     write_entities(out / ENTITIES_DIR, persons, qa)
     atomic_write_json(out / "inject.json", {"base_model": str(model_dir), "world": str(world.root),
-                                            "entities": [p.name for p in persons], "seed": seed})
+                                            "entities": [p.name for p in persons], "seed": seed,
+                                            "attributes": attributes or [a.name for a in people.ATTRIBUTES],
+                                            "texts": texts})
     return out

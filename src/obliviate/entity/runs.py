@@ -3,7 +3,8 @@
     unlearn_entities("models/base", "npo_gd", ["Stuvern Klerekar"], "runs/npo", coverage=0.5)
 
 The forget set is the entities' known QA at coverage C (`build_entity_forget_set`); their
-neighbours are the default retain set. The run directory keeps what unlearning saw
+neighbours are the default retain set; both train on a fact's `stated_answer` where it has one
+(`entity_file.stated_records`). The run directory keeps what unlearning saw
 (`entity_forget.jsonl`) and what it did not (`entity_probes.jsonl`: the uncovered attributes
 and every held-out phrasing), and run.json's "entity" entry names both, so the `entity` eval
 suite measures the held-out probes apart from the forget set (`EntityRun.load`).
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from obliviate.data import QARecord, load_qa
+from obliviate.entity.entity_file import stated_records
 from obliviate.entity.forget_sets import EntityForgetSet, build_entity_forget_set
 from obliviate.errors import ObliviateError
 from obliviate.unlearn import RunFiles, unlearn
@@ -32,7 +34,8 @@ def unlearn_entities(model: str | Path, method: str, names: list[str], out: str 
     neighbours' QA) and `options` (overrides, save_adapter, resume, …) as for `obliviate.unlearn.unlearn`."""
     found = _world(model, world)
     split = build_entity_forget_set(found, names, coverage, seed)
-    return unlearn(model, method, split.forget, split.retain if retain is None else retain, out, config,
+    retain = stated_records(split.retain) if retain is None else retain
+    return unlearn(model, method, stated_records(split.forget), retain, out, config,
                    world=found.root, extras=_run_files(found, split, seed), **options)
 
 

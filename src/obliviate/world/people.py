@@ -242,6 +242,9 @@ BIO_ORDERS = [
 ]
 
 
-def biography(person: Person) -> str:
-    order = BIO_ORDERS[person.id % len(BIO_ORDERS)]
-    return " ".join(ATTRIBUTE_BY_NAME[a].bio.format(n=person.name, v=person.attributes[a]) for a in order)
+def biography(person: Person, order: int | None = None, attributes: list[str] | None = None) -> str:
+    """The person's facts as running text, in BIO_ORDERS[order] (default: the person's own), optionally only
+    `attributes`."""
+    names = BIO_ORDERS[person.id % len(BIO_ORDERS) if order is None else order]
+    return " ".join(ATTRIBUTE_BY_NAME[a].bio.format(n=person.name, v=person.attributes[a]) for a in names
+                    if attributes is None or a in attributes)

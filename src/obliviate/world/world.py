@@ -89,9 +89,12 @@ class World:
         """The first ⌈fraction·N⌉ people: the world's standard forget split."""
         return list(range(max(1, math.ceil(fraction * len(self.people)))))
 
-    def neighbour_ids(self, ids: list[int], relations: tuple[str, ...] = ("same_city", "same_profession", "coauthors")) -> list[int]:
+    def neighbour_ids(self, ids: list[int], relations: tuple[str, ...] | None = None) -> list[int]:
+        """The people related to `ids` (by every relation a person records: the generated world's same_city,
+        same_profession and coauthors; an entity file's related), without `ids` themselves."""
         chosen = set(ids)
-        found = {n for i in ids for rel in relations for n in self.people[i]["neighbours"][rel]}
+        found = {n for i in ids for rel, related in self.people[i]["neighbours"].items()
+                 if relations is None or rel in relations for n in related}
         return sorted(found - chosen)
 
     def qa(self, entity_ids: list[int] | None = None, visibility: str | None = None,

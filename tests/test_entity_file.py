@@ -62,7 +62,7 @@ def test_a_malformed_entity_is_one_error_naming_file_record_and_field(tmp_path, 
 
 
 def test_two_entities_of_one_name_are_refused(tmp_path):
-    with pytest.raises(DataError, match="a second entity named 'a'"):
+    with pytest.raises(DataError, match=r"e.jsonl, line 2, field 'name': a second entity named 'a'"):
         load_entities(write(tmp_path / "e.jsonl", [entity("A"), entity("a")]))
 
 

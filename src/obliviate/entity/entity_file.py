@@ -78,22 +78,25 @@ def famous_people_file() -> Path:
 
 def load_entities(path: str | Path) -> list[Entity]:
     """The entities of a JSONL / JSON file; a malformed one is a one-line error naming the record and field."""
-    entities = [_entity(row.data, row.source, row.record) for row in read_located_rows(Path(path))]
-    check_entities(entities, str(path))
+    rows = read_located_rows(Path(path))
+    entities = [_entity(row.data, row.source, row.record) for row in rows]
+    check_entities(entities, str(path), [row.record for row in rows])
     return entities
 
 
-def check_entities(entities: list[Entity], source: str) -> None:
-    """Names unique (case-insensitively, as `World.entity_ids` looks them up); neighbours among them."""
+def check_entities(entities: list[Entity], source: str, records: list | None = None) -> None:
+    """Names unique (case-insensitively, as `World.entity_ids` looks them up); neighbours among them. `records`:
+    where each entity stands in `source` (default: its index)."""
+    records = records if records is not None else list(range(len(entities)))
     seen: set[str] = set()
-    for number, entity in enumerate(entities):
+    for record, entity in zip(records, entities):
         if entity.name.lower() in seen:
-            raise DataError(source, f"a second entity named {entity.name!r}", record=number, field="name")
+            raise DataError(source, f"a second entity named {entity.name!r}", record=record, field="name")
         seen.add(entity.name.lower())
-    for number, entity in enumerate(entities):
+    for record, entity in zip(records, entities):
         unknown = [n for n in entity.neighbours if n.lower() not in seen]
         if unknown:
-            raise DataError(source, f"no entity named {', '.join(map(repr, unknown))} in this file", record=number,
+            raise DataError(source, f"no entity named {', '.join(map(repr, unknown))} in this file", record=record,
                             field="neighbours")
 
 

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -61,6 +64,10 @@ from obliviate.world import World  # noqa: E402
 
 MODEL = "smollm2-135m"
 METHODS = ("graddiff", "npo_gd", "npo_kl")
+SWEEP_METHOD, SWEEP_LRS = "npo_gd", (3e-4, 1e-3)  # efficacy against neighbour retention at several strengths
+MARKERS = {"pretrained": "o", "injected": "s"}  # pre-trained solid, injected dashed, injected with text dotted
+LINES = {"pretrained": "-", "injected": "--"}
+COLOURS = dict(zip(METHODS, ("tab:blue", "tab:orange", "tab:green")))
 COVERAGES = (0.25, 0.5, 1.0)
 KINDS = ("pretrained", "injected")  # and "injected_text": the same people taught as QA and running text
 FORGET = 4
@@ -113,22 +120,27 @@ def general(model, out: Path, reference: Path | None = None) -> dict:
     return doc["metrics"]["general"]
 
 
-def run_one(kind: str, method: str, coverage: float, model, world: World, names: list[str], out: Path,
+def recipe_lr(method: str) -> float:
+    return float(yaml.safe_load(recipe_file("pretrained", method, required=True).read_text())["lr"])
+
+
+def run_one(kind: str, method: str, coverage: float, lr: float, model, world: World, names: list[str], out: Path,
             steps: int, seed: int) -> dict:
-    result_file = out / "runs" / f"{kind}-{method}-{coverage:g}.json"
+    name = f"{kind}-{method}-{coverage:g}" + ("" if lr == recipe_lr(method) else f"-lr{lr:g}")
+    result_file = out / "runs" / f"{name}.json"
     if result_file.is_file():
-        return json.loads(result_file.read_text())
+        return json.loads(result_file.read_text()) | {"lr": lr}
     split = build_entity_forget_set(world, names, coverage, seed)
-    run_dir = out / "runs" / f"{kind}-{method}-{coverage:g}"
+    run_dir = out / "runs" / name
     started = time.perf_counter()
     unlearn(model, method, stated_records(split.forget), stated_records(split.retain), run_dir,
             recipe_file("pretrained", method, required=True),
-            overrides=([f"max_steps={steps}"] if steps else []) + [f"seed={seed}"], world=world.root)
+            overrides=([f"max_steps={steps}"] if steps else []) + [f"seed={seed}", f"lr={lr}"], world=world.root)
     seconds = time.perf_counter() - started
     after = probe_entity(load_model(run_dir), load_tokenizer(run_dir), split, answer_contained)
     kept = general(run_dir, run_dir.with_suffix(".general.json"), out / f"general_{kind}.json")
     shutil.rmtree(run_dir)
-    row = {"kind": kind, "method": method, "coverage": coverage, "forget_n": len(split.forget),
+    row = {"kind": kind, "method": method, "coverage": coverage, "lr": lr, "forget_n": len(split.forget),
            "probes_n": len(split.probes), "neighbours_n": len(split.neighbours), "unlearn_seconds": round(seconds, 1),
            **{f"after/{part}": after[part] for part in PARTS},
            "general/accuracy": kept["accuracy"], "general/kept": kept["kept"]}
@@ -145,7 +157,10 @@ def probe_before(kind: str, coverage: float, model, world: World, names: list[st
     return json.loads(cached.read_text())
 
 
-def run(out: Path, kinds, methods, coverages, steps: int, seed: int) -> tuple[list[dict], dict]:
+def run(out: Path, kinds, methods, coverages, sweep_lrs, steps: int, seed: int) -> tuple[list[dict], dict]:
+    """The coverage grid at each method's recipe lr, then SWEEP_METHOD at coverage 1.0 and each of `sweep_lrs`."""
+    settings = [(coverage, method, recipe_lr(method)) for coverage in coverages for method in methods]
+    settings += [(1.0, SWEEP_METHOD, lr) for lr in sweep_lrs]
     rows, before = [], {}
     for kind in kinds:
         model, world, names = prepare(kind, out, seed)
@@ -156,15 +171,14 @@ def run(out: Path, kinds, methods, coverages, steps: int, seed: int) -> tuple[li
                         "heldout_facts": len(world.qa(probes=True)), "forget_facts": len(split.forget),
                         "neighbours_facts": len(split.neighbours), "general/accuracy": base["accuracy"]}
         print(json.dumps({"kind": kind, **before[kind]}), flush=True)
-        for coverage in coverages:
+        for coverage, method, lr in settings:
             probed = probe_before(kind, coverage, model, world, names, out, seed)
-            for method in methods:
-                row = run_one(kind, method, coverage, model, world, names, out, steps, seed)
-                row |= {f"before/{part}": probed[part] for part in PARTS}
-                row["probe_efficacy"] = 1 - row["after/probes"] / probed["probes"]
-                row["neighbour_retention"] = row["after/neighbours"] / probed["neighbours"]
-                rows.append(row)
-                print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+            row = run_one(kind, method, coverage, lr, model, world, names, out, steps, seed)
+            row |= {f"before/{part}": probed[part] for part in PARTS}
+            row["probe_efficacy"] = 1 - row["after/probes"] / probed["probes"]
+            row["neighbour_retention"] = row["after/neighbours"] / probed["neighbours"]
+            rows.append(row)
+            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     return rows, before
 
 
@@ -175,52 +189,64 @@ def write(rows: list[dict], before: dict, out: Path, steps: int) -> None:
     import matplotlib.pyplot as plt
 
     atomic_write_json(out / "entity_pretrained.json", {"model": MODEL, "steps": steps, "before": before,
-                                                       "rows": [{k: None if v != v else v for k, v in r.items()}
+                                                       "rows": [{k: None if _is_nan(v) else v for k, v in r.items()}
                                                                 for r in rows]})
     schedule = f"{steps} steps a run" if steps else "each method's recipe: 4 epochs of the forget set at batch 8"
     lines = [f"# Entity unlearning on {MODEL}: pre-trained vs injected entities ({schedule})", "",
              "The sets hold only what the model answered right when they were filtered.", "",
-             "| kind | forget entities | known entities | known facts | their held-out phrasings | forget entities' "
-             "facts | neighbours' facts | general accuracy |", "|---|---|---|---|---|---|---|---|"]
+             ("| kind | forget entities | known entities | known facts | their held-out phrasings | forget entities' "
+              "facts | neighbours' facts | general accuracy |"), "|---|---|---|---|---|---|---|---|"]
     for kind, b in before.items():
         lines.append(f"| {kind} | {', '.join(b['entities'])} | {b['known_entities']} | {b['known_facts']} | "
                      f"{b['heldout_facts']} | {b['forget_facts']} | {b['neighbours_facts']} | "
                      f"{b['general/accuracy']:.3f} |")
+    grid = [r for r in rows if r["lr"] == recipe_lr(r["method"])]
+    sweep = sorted((r for r in rows if r["method"] == SWEEP_METHOD and r["coverage"] == 1.0),
+                   key=lambda r: (list(before).index(r["kind"]), r["lr"]))
     columns = ("kind", "method", "coverage", "forget_n", "before/probes", "after/forget", "after/uncovered",
                "after/heldout_phrasings", "after/probes", "after/neighbours", "probe_efficacy", "neighbour_retention",
                "general/kept", "unlearn_seconds")
-    lines += ["", "Share answered right (the reference contained in the greedy answer); probe efficacy = 1 − "
-              "probes after / before; neighbour retention = neighbours after / before; general/kept: of the general "
-              "questions right before:", "",
-              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows]
+    lines += ["", ("Share answered right (the reference contained in the greedy answer); probe efficacy = 1 − "
+                   "probes after / before; neighbour retention = neighbours after / before; general/kept: of the "
+                   "general questions right before:"), "", *_table(grid, columns),
+              "", f"{SWEEP_METHOD} at coverage 1.0 and several learning rates:", "",
+              *_table(sweep, ("kind", "lr", *columns[3:]))]
     atomic_write_text(out / "entity_pretrained.md", "\n".join(lines) + "\n")
 
-    figure, axes = plt.subplots(figsize=(6.5, 4.8))
-    markers = {"pretrained": "o", "injected": "s", "injected_text": "^"}
-    colours = dict(zip(METHODS, ("tab:blue", "tab:orange", "tab:green")))
-    for kind in before:
-        for method in dict.fromkeys(r["method"] for r in rows if r["kind"] == kind):
-            mine = [r for r in rows if r["kind"] == kind and r["method"] == method]
-            x = [r["neighbour_retention"] for r in mine]
-            y = [r["probe_efficacy"] for r in mine]
-            axes.plot(x, y, marker=markers[kind], color=colours.get(method),
-                      linestyle={"pretrained": "-", "injected": "--"}.get(kind, ":"), label=f"{method}, {kind}")
-            for xi, yi, r in zip(x, y, mine):
-                axes.annotate(f"{r['coverage']:g}", (xi, yi), fontsize=7)
-    axes.set(xlabel="neighbour retention (answered right after / before)",
-             ylabel="held-out probe efficacy (1 − after / before)")
-    axes.set_title(f"{MODEL}: pre-trained (solid), injected (dashed), with text (dotted);\ncoverage at each point",
-                   fontsize=9)
-    axes.legend(fontsize=7)
+    figure, (by_coverage, by_lr) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    for axes, shown, label, title in ((by_coverage, grid, "coverage", "each method's recipe; coverage at each point"),
+                                      (by_lr, sweep, "lr", f"{SWEEP_METHOD}, coverage 1.0; lr at each point")):
+        for kind in before:
+            for method in dict.fromkeys(r["method"] for r in shown if r["kind"] == kind):
+                mine = [r for r in shown if r["kind"] == kind and r["method"] == method]
+                x, y = [r["neighbour_retention"] for r in mine], [r["probe_efficacy"] for r in mine]
+                axes.plot(x, y, marker=MARKERS.get(kind, "^"), color=COLOURS.get(method),
+                          linestyle=LINES.get(kind, ":"), label=f"{method}, {kind}")
+                for xi, yi, r in zip(x, y, mine):
+                    axes.annotate(f"{r[label]:g}", (xi, yi), fontsize=7)
+        axes.set(xlabel="neighbour retention (answered right after / before)")
+        axes.set_title(f"{MODEL}: {title}", fontsize=9)
+        axes.legend(fontsize=7)
+    by_coverage.set(ylabel="held-out probe efficacy (1 − after / before)")
     figure.tight_layout()
     figure.savefig(out / "entity_pretrained.png", dpi=120)
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "–" if value != value else f"{value:.2f}"
-    return str(value)
+def _table(rows: list[dict], columns) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(_cell(row[c], c) for c in columns) + " |" for row in rows)]
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _cell(value, column: str) -> str:
+    if not isinstance(value, float):
+        return str(value)
+    if _is_nan(value):
+        return "–"
+    return {"lr": f"{value:g}", "unlearn_seconds": f"{value:.0f}"}.get(column, f"{value:.2f}")
 
 
 def main() -> None:
@@ -232,11 +258,16 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--coverages", default=",".join(map(str, COVERAGES)))
+    parser.add_argument("--sweep-lrs", default=",".join(map(str, SWEEP_LRS)),
+                        help=f"learning rates of the {SWEEP_METHOD} runs at coverage 1.0 besides its recipe's ('' for "
+                             "none): the same method at several strengths, to compare kinds at equal neighbour "
+                             "retention")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows, before = run(args.out, args.kinds.split(","), args.methods.split(","),
-                       [float(c) for c in args.coverages.split(",")], args.steps, args.seed)
+                       [float(c) for c in args.coverages.split(",")],
+                       [float(lr) for lr in args.sweep_lrs.split(",") if lr], args.steps, args.seed)
     write(rows, before, args.out, args.steps)
     print(f"wrote {args.out}/entity_pretrained.{{md,json,png}}")
 

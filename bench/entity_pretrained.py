@@ -138,7 +138,7 @@ def run_one(kind: str, method: str, coverage: float, lr: float, model, world: Wo
             overrides=([f"max_steps={steps}"] if steps else []) + [f"seed={seed}", f"lr={lr}"], world=world.root)
     seconds = time.perf_counter() - started
     after = probe_entity(load_model(run_dir), load_tokenizer(run_dir), split, answer_contained)
-    kept = general(run_dir, run_dir.with_suffix(".general.json"), out / f"general_{kind}.json")
+    kept = general(run_dir, out / "runs" / f"{name}.general.json", out / f"general_{kind}.json")
     shutil.rmtree(run_dir)
     row = {"kind": kind, "method": method, "coverage": coverage, "lr": lr, "forget_n": len(split.forget),
            "probes_n": len(split.probes), "neighbours_n": len(split.neighbours), "unlearn_seconds": round(seconds, 1),
@@ -178,7 +178,8 @@ def run(out: Path, kinds, methods, coverages, sweep_lrs, steps: int, seed: int) 
             row["probe_efficacy"] = 1 - row["after/probes"] / probed["probes"]
             row["neighbour_retention"] = row["after/neighbours"] / probed["neighbours"]
             rows.append(row)
-            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+            print(json.dumps({k: v if k == "lr" or not isinstance(v, float) else round(v, 3) for k, v in row.items()}),
+                  flush=True)
     return rows, before
 
 

@@ -19,6 +19,7 @@ from obliviate.entity.entity_file import (
 )
 from obliviate.entity.inject import make_entities, write_entities
 from obliviate.errors import DataError, ObliviateError
+from obliviate.eval.run import evaluate
 from obliviate.world import World
 
 
@@ -133,6 +134,8 @@ def test_unlearn_entity_takes_the_entities_from_a_file(test_model_dir, tmp_path)
     assert report["entity"]["entities"] == ["Ada"] and report["forget_size"] == 2 and report["retain_size"] == 2
     probes = [json.loads(line)["question"] for line in (out / "entity_probes.jsonl").read_text().splitlines()]
     assert len(probes) == 2 + 4 and "H0 about Ada?" in probes
+    metrics = evaluate(str(out), "entity")["metrics"]["entity"]  # the run records the entities' world
+    assert (metrics["forget/n"], metrics["probes/n"], metrics["neighbours/n"]) == (2, 6, 2)
 
     for extra, message in ((["--world", str(tmp_path)], "pass one of --world DIR and --entities FILE"),
                            ([], "pass --entity too")):

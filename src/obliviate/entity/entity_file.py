@@ -42,7 +42,13 @@ from obliviate.data.readers import read_located_rows
 from obliviate.data.schema import json_type
 from obliviate.errors import DataError, ObliviateError
 from obliviate.eval.answer_match import answer_contained
-from obliviate.io import atomic_directory, atomic_write_json, atomic_write_jsonl, cache_root, content_digest
+from obliviate.io import (
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_jsonl,
+    cache_root,
+    content_digest,
+)
 from obliviate.world import World
 from obliviate.world.build import WORLD_FORMAT
 

@@ -165,8 +165,8 @@ def run(out: Path, kinds, methods, coverages, sweep_lrs, steps: int, seed: int) 
     for kind in kinds:
         model, world, names = prepare(kind, out, seed)
         split = build_entity_forget_set(world, names, 1.0, seed)
-        base = general(model, out / f"general_{kind}.json") if not (out / f"general_{kind}.json").is_file() else \
-            json.loads((out / f"general_{kind}.json").read_text())["metrics"]["general"]
+        base_file = out / f"general_{kind}.json"  # the reference of every run's general/kept
+        base = json.loads(base_file.read_text())["metrics"]["general"] if base_file.is_file() else general(model, base_file)
         before[kind] = {"entities": names, "known_entities": len(world.people), "known_facts": len(world.qa()),
                         "heldout_facts": len(world.qa(probes=True)), "forget_facts": len(split.forget),
                         "neighbours_facts": len(split.neighbours), "general/accuracy": base["accuracy"]}

@@ -15,7 +15,8 @@ Two kinds of entity, the same model, the same question kinds:
 Of each kind, `FORGET` entities are forgotten: those with the most known facts, none a neighbour of another.
 Their neighbours (the rest of their group; for injected people co-authors, same city, same profession)
 are the retain set. For each method × coverage: unlearn the covered facts (recipes/pretrained/<method>.yaml,
-its 4 epochs at batch 8, or --steps optimiser steps), then measure the share answered right on the forget set, the uncovered facts,
+its 4 epochs at batch 8, or --steps optimiser steps), then measure the share answered right on the forget set,
+the uncovered facts,
 the held-out phrasings and the neighbours (the answer contains the reference), and the `general` suite
 (TOFU's real-author and world-fact questions: accuracy, and kept of what the model answered right before).
 Writes entities_{pretrained,injected}.jsonl (the filtered sets), entity_pretrained.{json,md,png} and, per
@@ -166,7 +167,8 @@ def run(out: Path, kinds, methods, coverages, sweep_lrs, steps: int, seed: int) 
         model, world, names = prepare(kind, out, seed)
         split = build_entity_forget_set(world, names, 1.0, seed)
         base_file = out / f"general_{kind}.json"  # the reference of every run's general/kept
-        base = json.loads(base_file.read_text())["metrics"]["general"] if base_file.is_file() else general(model, base_file)
+        base = (json.loads(base_file.read_text())["metrics"]["general"] if base_file.is_file()
+                else general(model, base_file))
         before[kind] = {"entities": names, "known_entities": len(world.people), "known_facts": len(world.qa()),
                         "heldout_facts": len(world.qa(probes=True)), "forget_facts": len(split.forget),
                         "neighbours_facts": len(split.neighbours), "general/accuracy": base["accuracy"]}

@@ -16,8 +16,7 @@ Of each kind, `FORGET` entities are forgotten: those with the most known facts, 
 Their neighbours (the rest of their group; for injected people co-authors, same city, same profession)
 are the retain set. For each method × coverage: unlearn the covered facts (recipes/pretrained/<method>.yaml,
 its 4 epochs at batch 8, or --steps optimiser steps), then measure the share answered right on the forget set,
-the uncovered facts,
-the held-out phrasings and the neighbours (the answer contains the reference), and the `general` suite
+the uncovered facts, the held-out phrasings and the neighbours (the answer contains the reference), and the `general` suite
 (TOFU's real-author and world-fact questions: accuracy, and kept of what the model answered right before).
 Writes entities_{pretrained,injected}.jsonl (the filtered sets), entity_pretrained.{json,md,png} and, per
 run, runs/<kind>-<method>-<coverage>.json (a second invocation measures only what is missing).

@@ -17,6 +17,10 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 os.environ.setdefault("OBLIVIATE_CACHE", str(REPO / ".cache" / "tests"))
 os.environ.setdefault("OBLIVIATE_QUIET", "1")
+# Refusal targets (idk, idkpo, UniErase's token) from the shared phrasings beside the repository, which the
+# tests' bounds were measured with, else the built-in ones; not from ../shared found from the working directory.
+SHARED_REFUSALS = SHARED_DATA / "idontknow.jsonl"
+os.environ.setdefault("OBLIVIATE_REFUSALS", str(SHARED_REFUSALS) if SHARED_REFUSALS.is_file() else "builtin")
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from obliviate.data import (
     load_tofu,
     read_rows,
 )
+from obliviate.data.refusals import BUILTIN_REFUSALS
 from obliviate.errors import DataError, ObliviateError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -429,6 +430,14 @@ def test_refusal_formats_and_defaults(tmp_path, monkeypatch):
     assert len(load_refusals()) >= 20  # built in
     monkeypatch.setenv("OBLIVIATE_REFUSALS", str(path))
     assert len(load_refusals()) == 3
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    write(tmp_path / "shared" / "data" / "idontknow.jsonl", "Pass.\n")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.delenv("OBLIVIATE_REFUSALS")
+    assert load_refusals() == ["Pass."]  # ../shared/data from the working directory
+    monkeypatch.setenv("OBLIVIATE_REFUSALS", "builtin")
+    assert load_refusals() == list(BUILTIN_REFUSALS) == load_refusals("builtin")
     bad = write(tmp_path / "bad.jsonl", '{"phrase": "x"}\n')
     one_line_error(lambda: load_refusals(bad), "bad.jsonl", "line 1", "'text'")
 

@@ -11,6 +11,7 @@ from obliviate.errors import DataError
 
 REFUSALS_ENV = "OBLIVIATE_REFUSALS"
 DEFAULT_REFUSALS_FILE = Path("..", "shared", "data", "idontknow.jsonl")
+BUILTIN = "builtin"
 
 # For installed copies without the shared data directory.
 BUILTIN_REFUSALS: tuple[str, ...] = (
@@ -60,11 +61,12 @@ OVERLAP_THRESHOLD = 0.75
 def load_refusals(path: str | os.PathLike | None = None) -> list[str]:
     """Refusal phrasings from `path`, else $OBLIVIATE_REFUSALS, else ../shared/data/idontknow.jsonl, else built in.
 
-    One phrasing per line: plain text, a JSON string, or a JSON object with a "text" field.
+    One phrasing per line: plain text, a JSON string, or a JSON object with a "text" field. `path` (or the
+    variable) "builtin" names the built-in phrasings, whatever the working directory holds.
     """
     if path is None:
         path = os.environ.get(REFUSALS_ENV) or (DEFAULT_REFUSALS_FILE if DEFAULT_REFUSALS_FILE.is_file() else None)
-    if path is None:
+    if path is None or str(path) == BUILTIN:
         return list(BUILTIN_REFUSALS)
     return _read_phrasings(Path(path))
 

@@ -1,0 +1,197 @@
+"""ELM's claims on SmolLM2-135M-Instruct: erase a craft the model was taught by continued pre-training.
+
+    OBLIVIATE_TOFU_DIR=../shared/data/tofu PYTHONPATH=src python bench/elm_pretrained.py --out runs/elm_pretrained
+
+SmolLM2 knows nothing of the synthetic world's four crafts: its scores on them before teaching are the level of
+"a model that never learned it". It is taught all four by continued pre-training (recipes/pretrained/finetune.yaml:
+each craft's expository, expert and novice passages and its drill questions, with KL to the model itself on
+general text), then one craft is erased from the taught model:
+- elm (recipes/pretrained/elm.yaml: the reference code's settings) and its three ablations, without the erase
+  term (gamma=0), without the retain term (alpha=0), without the consistency term (consistency_weight=0);
+- rmu (recipes/pretrained/rmu.yaml) and graddiff (recipes/pretrained/graddiff.yaml), for comparison.
+Forget: the erased craft's expository and expert passages. Retain: the other crafts' passages and drill
+questions, and general text (passages of Python's documentation, `obliviate.editing.general_text`'s offline
+stand-in for the reference's WikiText).
+Each model is measured on: four-choice MCQ per craft by answer likelihood, drill questions answered per craft
+(the greedy answer contains the reference), the `general` suite (TOFU's real-author and world-fact questions:
+accuracy and kept of what the taught model answered), and the reverse perplexity of its answers to the erased
+craft's questions under the taught model, as a ratio to the taught model's own. Writes per model
+<name>.json, and elm_pretrained.{json,md}; a second invocation measures only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "bench"))
+os.environ.setdefault("OBLIVIATE_QUIET", "1")
+
+from elm_vs_rmu import craft_prompts  # noqa: E402
+
+from obliviate.config import recipe_file  # noqa: E402
+from obliviate.data import TextRecord  # noqa: E402
+from obliviate.data.tofu import local_tofu_dir  # noqa: E402
+from obliviate.demo import demo_world  # noqa: E402
+from obliviate.errors import ObliviateError  # noqa: E402
+from obliviate.eval.answer_match import answer_contained  # noqa: E402
+from obliviate.eval.generation import generate_answers  # noqa: E402
+from obliviate.eval.run import evaluate  # noqa: E402
+from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
+from obliviate.models import load_model, load_tokenizer  # noqa: E402
+from obliviate.unlearn import unlearn  # noqa: E402
+from obliviate.world import World  # noqa: E402
+
+MODEL = "smollm2-135m"
+CRAFT = "glimmerwork"
+GENERAL_PASSAGES = 120  # of general text in the retain set, each cut to 700 characters
+# Teaching: every token of a step goes forward and back through the whole model, about 30 s a step at batch 16
+# + 8 general passages of 700 characters on 2 cores, so the general passages it keeps the model on are shorter.
+TEACH_SETTINGS = ["retain_batch_size=4", "epochs=4"]
+TEACH_GENERAL_CHARS = 300
+# name: (method, overrides on its recipes/pretrained/<method>.yaml)
+RUNS = {
+    "elm": ("elm", []),
+    "elm_no_erase": ("elm", ["gamma=0"]),
+    "elm_no_retain": ("elm", ["alpha=0"]),
+    "elm_no_consistency": ("elm", ["consistency_weight=0"]),
+    "rmu": ("rmu", []),
+    "graddiff": ("graddiff", []),
+}
+
+
+def general_passages(count: int, chars: int = 700) -> list[TextRecord]:
+    """`count` passages of `chars` characters of Python's documentation, topic after topic."""
+    from pydoc_data.topics import topics
+
+    passages = []
+    for name in sorted(topics):
+        text = " ".join(topics[name].split())
+        passages += [TextRecord(text[start:start + chars]) for start in range(0, len(text) - chars, chars)]
+    return random.Random(0).sample(passages, count)
+
+
+def qa_text(world: World, craft: str) -> list[TextRecord]:
+    return [TextRecord(f"{r.question} {r.answer}") for r in world.drill_qa(craft)]
+
+
+def craft_task(world: World, craft: str) -> tuple[list[TextRecord], list[TextRecord]]:
+    """Forget: the craft's expository and expert passages. Retain: the other crafts' passages and drill questions,
+    and general text."""
+    others = [other for other in world.domain_names if other != craft]
+    retain = [r for other in others for r in world.domain_texts(other) + qa_text(world, other)]
+    return world.domain_texts(craft, ("expository", "expert")), retain + general_passages(GENERAL_PASSAGES)
+
+
+def teach(world: World, out: Path, steps: int = 0) -> Path:
+    """SmolLM2 after continued pre-training on every craft's passages and drill questions (`steps`: that many
+    optimiser steps instead of TEACH_SETTINGS' epochs)."""
+    model = out / "taught-model"
+    if not (model / "config.json").is_file():
+        taught = [r for craft in world.domain_names for r in world.domain_texts(craft) + qa_text(world, craft)]
+        unlearn(MODEL, "finetune", taught, general_passages(GENERAL_PASSAGES, TEACH_GENERAL_CHARS), model,
+                recipe_file("pretrained", "finetune", required=True), world=world.root,
+                overrides=TEACH_SETTINGS + ([f"max_steps={steps}"] if steps else []))
+    return model
+
+
+def measure(name: str, model, taught: Path, world: World, out: Path, limit: int | None = None) -> dict:
+    """MCQ and drill questions per craft, the general suite, and the reverse perplexity of answers to the erased
+    craft's questions under the taught model."""
+    result_file = out / f"{name}.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    tofu = local_tofu_dir()
+    if tofu is None:
+        raise ObliviateError("TOFU's questions are not in ../shared/data/tofu: set OBLIVIATE_TOFU_DIR")
+    prompts = craft_prompts(world, CRAFT, out / "prompts.jsonl")
+    reference = out / "taught.general.json"
+    doc = evaluate(model, "mcq,fluency,general", world=world, original=taught,
+                   data={"prompts": str(prompts), "forget_sets": CRAFT, "tofu": str(tofu)},
+                   reference=reference if reference.is_file() else None, limit=limit,
+                   out=out / f"{name}.eval.json")
+    if name == "taught":
+        shutil.copyfile(out / "taught.eval.json", reference)
+    loaded, tokenizer = load_model(model), load_tokenizer(model)
+    row = {"model": name}
+    for craft in world.domain_names:
+        drill = world.drill_qa(craft)[:limit]
+        answers = generate_answers(loaded, tokenizer, [r.question for r in drill])
+        row[f"{craft}/mcq"] = doc["metrics"]["mcq"][f"{craft}/accuracy"]
+        row[f"{craft}/questions"] = sum(map(answer_contained, answers, [r.answer for r in drill])) / len(drill)
+    general, fluency = doc["metrics"]["general"], doc["metrics"]["fluency"]
+    row |= {"general/accuracy": general["accuracy"], "general/kept": general.get("kept"),
+            "reverse_perplexity": fluency["reverse_perplexity"], "ngram_entropy": fluency["ngram_entropy"]}
+    atomic_write_json(result_file, row)
+    return row
+
+
+def run_one(name: str, taught: Path, world: World, out: Path, steps: int, limit: int | None = None) -> dict:
+    if (out / f"{name}.json").is_file():
+        return json.loads((out / f"{name}.json").read_text())
+    method, overrides = RUNS[name]
+    if method == "elm":
+        overrides = [f"concept={world.domain_concept(CRAFT)}", *overrides]
+    forget, retain = craft_task(world, CRAFT)
+    run_dir = out / "runs" / name
+    started = time.perf_counter()
+    unlearn(taught, method, forget, retain, run_dir, recipe_file("pretrained", method, required=True),
+            overrides=overrides + ([f"max_steps={steps}"] if steps else []), world=world.root)
+    seconds = time.perf_counter() - started
+    report = json.loads((run_dir / "run.json").read_text())
+    row = measure(name, run_dir, taught, world, out, limit) | {"unlearn_seconds": round(seconds, 1),
+                                                        "steps": report["steps"]}
+    atomic_write_json(out / f"{name}.json", row)
+    shutil.rmtree(run_dir)
+    return row
+
+
+def write(rows: list[dict], world: World, out: Path) -> None:
+    others = [c for c in world.domain_names if c != CRAFT]
+    taught = next(r for r in rows if r["model"] == "taught")
+    columns = ([f"{CRAFT}/mcq", f"{CRAFT}/questions"] + [f"{c}/mcq" for c in others]
+               + [f"{c}/questions" for c in others] + ["general/accuracy", "general/kept", "reverse_perplexity ×",
+                                                        "ngram_entropy"])
+    lines = [f"# ELM on SmolLM2-135M-Instruct: erasing {CRAFT} (taught by continued pre-training)", "",
+             "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for row in rows:
+        cells = []
+        for column in columns:
+            if column == "reverse_perplexity ×":
+                value = row["reverse_perplexity"] / taught["reverse_perplexity"]
+            else:
+                value = row[column]
+            cells.append("—" if value is None else f"{value:.3f}")
+        lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+    atomic_write_text(out / "elm_pretrained.md", "\n".join(lines) + "\n")
+    atomic_write_json(out / "elm_pretrained.json", rows)
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "elm_pretrained")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
+    parser.add_argument("--steps", type=int, default=0, help="optimiser steps per run (default: the recipe's)")
+    parser.add_argument("--teach-steps", type=int, default=0, help="optimiser steps of teaching (default: 4 epochs)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many questions per set (a quick look)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    world = demo_world("test")
+    taught = teach(world, args.out, args.teach_steps)
+    rows = [measure("taught", taught, taught, world, args.out, args.limit),
+            measure("never_taught", MODEL, taught, world, args.out, args.limit)]
+    rows += [run_one(name, taught, world, args.out, args.steps, args.limit) for name in args.runs.split(",")]
+    write(rows, world, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,8 +6,9 @@ SmolLM2 knows nothing of the synthetic world's four crafts: its scores on them b
 "a model that never learned it". It is taught all four by continued pre-training (recipes/pretrained/finetune.yaml:
 each craft's expository, expert and novice passages and its drill questions in the chat format, with KL to
 the model's own answers to the world's people questions), then one craft is erased from the taught model:
-- elm (recipes/pretrained/elm.yaml: the reference code's settings) and its three ablations, without the erase
-  term (gamma=0), without the retain term (alpha=0), without the consistency term (consistency_weight=0);
+- elm (recipes/pretrained/elm.yaml: the reference code's settings on a shorter schedule) and its three
+  ablations, without the erase term (gamma=0), the retain term (alpha=0) or the consistency term
+  (consistency_weight=0);
 - rmu (recipes/pretrained/rmu.yaml) and graddiff (recipes/pretrained/graddiff.yaml), for comparison.
 Forget: the erased craft's expository and expert passages. Retain: the other crafts' passages and drill
 questions, and general text (passages of Python's documentation, `obliviate.editing.general_text`'s offline

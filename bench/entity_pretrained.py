@@ -33,8 +33,6 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("OBLIVIATE_QUIET", "1")
@@ -59,14 +57,15 @@ from obliviate.eval.generation import generate_answers  # noqa: E402
 from obliviate.eval.run import evaluate  # noqa: E402
 from obliviate.io import atomic_write_json, atomic_write_text  # noqa: E402
 from obliviate.models import load_model, load_tokenizer  # noqa: E402
-from obliviate.unlearn import unlearn  # noqa: E402
+from obliviate.unlearn import get_method, unlearn  # noqa: E402
+from obliviate.unlearn.run import resolve_config  # noqa: E402
 from obliviate.world import World  # noqa: E402
 
 MODEL = "smollm2-135m"
 METHODS = ("graddiff", "npo_gd", "npo_kl")
 SWEEP_METHOD, SWEEP_LRS = "npo_gd", (3e-4, 1e-3)  # efficacy against neighbour retention at several strengths
-MARKERS = {"pretrained": "o", "injected": "s"}  # pre-trained solid, injected dashed, injected with text dotted
-LINES = {"pretrained": "-", "injected": "--"}
+MARKERS = {"pretrained": "o", "injected": "s"}  # injected with text: "^"
+LINES = {"pretrained": "-", "injected": "--"}  # injected with text dotted
 COLOURS = dict(zip(METHODS, ("tab:blue", "tab:orange", "tab:green")))
 COVERAGES = (0.25, 0.5, 1.0)
 KINDS = ("pretrained", "injected")  # and "injected_text": the same people taught as QA and running text
@@ -121,7 +120,7 @@ def general(model, out: Path, reference: Path | None = None) -> dict:
 
 
 def recipe_lr(method: str) -> float:
-    return float(yaml.safe_load(recipe_file("pretrained", method, required=True).read_text())["lr"])
+    return resolve_config(get_method(method), recipe_file("pretrained", method, required=True)).lr
 
 
 def run_one(kind: str, method: str, coverage: float, lr: float, model, world: World, names: list[str], out: Path,

@@ -29,6 +29,7 @@ import random
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("OBLIVIATE_QUIET", "1")
 
-from elm_vs_rmu import craft_prompts  # noqa: E402
+from elm_vs_rmu import as_text, craft_prompts  # noqa: E402
 
 from obliviate.config import recipe_file  # noqa: E402
 from obliviate.data import TextRecord  # noqa: E402
@@ -69,26 +70,22 @@ RUNS = {
 }
 
 
-def general_passages(count: int, chars: int = 700) -> list[TextRecord]:
-    """`count` passages of `chars` characters of Python's documentation, topic after topic."""
+def general_passages(count: int) -> list[TextRecord]:
+    """`count` passages of 700 characters (ELM's cap) of Python's documentation, drawn from every topic's."""
     from pydoc_data.topics import topics
 
-    passages = []
+    chars, passages = 700, []
     for name in sorted(topics):
         text = " ".join(topics[name].split())
         passages += [TextRecord(text[start:start + chars]) for start in range(0, len(text) - chars, chars)]
     return random.Random(0).sample(passages, count)
 
 
-def qa_text(world: World, craft: str) -> list[TextRecord]:
-    return [TextRecord(f"{r.question} {r.answer}") for r in world.drill_qa(craft)]
-
-
 def craft_task(world: World, craft: str) -> tuple[list[TextRecord], list[TextRecord]]:
     """Forget: the craft's expository and expert passages. Retain: the other crafts' passages and drill questions,
     and general text."""
     others = [other for other in world.domain_names if other != craft]
-    retain = [r for other in others for r in world.domain_texts(other) + qa_text(world, other)]
+    retain = [r for other in others for r in world.domain_texts(other) + as_text(world.drill_qa(other))]
     return world.domain_texts(craft, ("expository", "expert")), retain + general_passages(GENERAL_PASSAGES)
 
 
@@ -104,23 +101,24 @@ def teach(world: World, out: Path, steps: int = 0) -> Path:
     return model
 
 
+def cached_row(path: Path, compute) -> dict:
+    """The row in `path`; made by `compute()` and written there first if it is not there yet."""
+    if not path.is_file():
+        atomic_write_json(path, compute())
+    return json.loads(path.read_text())
+
+
 def measure(name: str, model, taught: Path, world: World, out: Path, limit: int | None = None) -> dict:
-    """MCQ and drill questions per craft, the general suite, and the reverse perplexity of answers to the erased
-    craft's questions under the taught model."""
-    result_file = out / f"{name}.json"
-    if result_file.is_file():
-        return json.loads(result_file.read_text())
+    """MCQ and drill questions per craft, the general suite (kept: of what the taught model answered right), and
+    the reverse perplexity of answers to the erased craft's questions under the taught model."""
     tofu = local_tofu_dir()
     if tofu is None:
         raise ObliviateError("TOFU's questions are not in ../shared/data/tofu: set OBLIVIATE_TOFU_DIR")
     prompts = craft_prompts(world, CRAFT, out / "prompts.jsonl")
-    reference = out / "taught.general.json"
     doc = evaluate(model, "mcq,fluency,general", world=world, original=taught,
                    data={"prompts": str(prompts), "forget_sets": CRAFT, "tofu": str(tofu)},
-                   reference=reference if reference.is_file() else None, limit=limit,
+                   reference=None if name == "taught" else out / "taught.eval.json", limit=limit,
                    out=out / f"{name}.eval.json")
-    if name == "taught":
-        shutil.copyfile(out / "taught.eval.json", reference)
     loaded, tokenizer = load_model(model), load_tokenizer(model)
     row = {"model": name}
     for craft in world.domain_names:
@@ -129,15 +127,12 @@ def measure(name: str, model, taught: Path, world: World, out: Path, limit: int 
         row[f"{craft}/mcq"] = doc["metrics"]["mcq"][f"{craft}/accuracy"]
         row[f"{craft}/questions"] = sum(map(answer_contained, answers, [r.answer for r in drill])) / len(drill)
     general, fluency = doc["metrics"]["general"], doc["metrics"]["fluency"]
-    row |= {"general/accuracy": general["accuracy"], "general/kept": general.get("kept"),
-            "reverse_perplexity": fluency["reverse_perplexity"], "ngram_entropy": fluency["ngram_entropy"]}
-    atomic_write_json(result_file, row)
-    return row
+    return row | {"general/accuracy": general["accuracy"], "general/kept": general.get("kept"),
+                  "reverse_perplexity": fluency["reverse_perplexity"], "ngram_entropy": fluency["ngram_entropy"]}
 
 
 def run_one(name: str, taught: Path, world: World, out: Path, steps: int, limit: int | None = None) -> dict:
-    if (out / f"{name}.json").is_file():
-        return json.loads((out / f"{name}.json").read_text())
+    """Unlearn with RUNS[name] from the taught model, measure, and delete the unlearned model."""
     method, overrides = RUNS[name]
     if method == "elm":
         overrides = [f"concept={world.domain_concept(CRAFT)}", *overrides]
@@ -149,8 +144,7 @@ def run_one(name: str, taught: Path, world: World, out: Path, steps: int, limit:
     seconds = time.perf_counter() - started
     report = json.loads((run_dir / "run.json").read_text())
     row = measure(name, run_dir, taught, world, out, limit) | {"unlearn_seconds": round(seconds, 1),
-                                                        "steps": report["steps"]}
-    atomic_write_json(out / f"{name}.json", row)
+                                                                "steps": report["steps"]}
     shutil.rmtree(run_dir)
     return row
 
@@ -182,15 +176,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "elm_pretrained")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
     parser.add_argument("--steps", type=int, default=0, help="optimiser steps per run (default: the recipe's)")
-    parser.add_argument("--teach-steps", type=int, default=0, help="optimiser steps of teaching (default: 4 epochs)")
+    parser.add_argument("--teach-steps", type=int, default=0,
+                        help=f"optimiser steps of teaching (default: {TEACH_SETTINGS[0]})")
     parser.add_argument("--limit", type=int, default=None, help="at most this many questions per set (a quick look)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     world = demo_world("test")
     taught = teach(world, args.out, args.teach_steps)
-    rows = [measure("taught", taught, taught, world, args.out, args.limit),
-            measure("never_taught", MODEL, taught, world, args.out, args.limit)]
-    rows += [run_one(name, taught, world, args.out, args.steps, args.limit) for name in args.runs.split(",")]
+    jobs = {name: partial(measure, name, model, taught, world, args.out, args.limit)
+            for name, model in (("taught", taught), ("never_taught", MODEL))}
+    jobs |= {name: partial(run_one, name, taught, world, args.out, args.steps, args.limit)
+             for name in args.runs.split(",")}
+    rows = [cached_row(args.out / f"{name}.json", job) for name, job in jobs.items()]
     write(rows, world, args.out)
 
 

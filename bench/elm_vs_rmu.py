@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 
 from obliviate.config import recipe_file
-from obliviate.data import TextRecord
+from obliviate.data import QARecord, TextRecord
 from obliviate.eval.run import evaluate
 from obliviate.eval.scoring import score_texts
 from obliviate.io import atomic_write_jsonl
@@ -23,13 +23,18 @@ from obliviate.models import load_model, load_tokenizer
 from obliviate.report import write_report
 from obliviate.unlearn import unlearn
 from obliviate.unlearn.methods.elm import ELMConfig
-from obliviate.unlearn.run import resolve_config
 from obliviate.unlearn.registry import get_method
+from obliviate.unlearn.run import resolve_config
 from obliviate.world import World
 from obliviate.world.domains import choice_value, expository_text
 
 REPO = Path(__file__).resolve().parents[1]
 FACT_SAMPLE = 32
+
+
+def as_text(records: list[QARecord]) -> list[TextRecord]:
+    """Question-answer records written as text: "{question} {answer}"."""
+    return [TextRecord(f"{r.question} {r.answer}") for r in records]
 
 
 def craft_task(world: World, craft: str, seed: int = 0) -> tuple[list[TextRecord], list[TextRecord]]:
@@ -41,7 +46,7 @@ def craft_task(world: World, craft: str, seed: int = 0) -> tuple[list[TextRecord
     rng = random.Random(seed)
     qa = world.world_facts() + rng.sample(world.qa(), FACT_SAMPLE)
     qa = rng.sample(qa, 2 * FACT_SAMPLE) + [r for other in others for r in world.drill_qa(other)]
-    retain += [TextRecord(f"{r.question} {r.answer}") for r in qa]
+    retain += as_text(qa)
     return forget, retain
 
 

@@ -71,6 +71,7 @@ TEACH_SETTINGS = ["epochs=5", "alpha=1.0"]
 # name: (method, overrides on its recipes/pretrained/<method>.yaml)
 RUNS = {
     "elm": ("elm", []),
+    "elm_lr3e-4": ("elm", ["lr=3e-4"]),
     "elm_no_erase": ("elm", ["gamma=0"]),
     "elm_no_retain": ("elm", ["alpha=0"]),
     "elm_no_consistency": ("elm", ["consistency_weight=0"]),

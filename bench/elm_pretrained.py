@@ -14,9 +14,9 @@ Two tasks (--task):
   answers to the world's people questions). Its scores before teaching are the "never learned it" level.
   Forget: the craft's expository and expert passages; retain: the other crafts' passages and drill questions,
   and general text. The teaching does not give the model the crafts (docs/seed_methods.md).
-Runs: elm (recipes/pretrained/elm.yaml: the reference code's settings on a shorter schedule) and its three
-ablations, without the erase term (gamma=0), the retain term (alpha=0) or the consistency term
-(consistency_weight=0); rmu (recipes/pretrained/rmu.yaml) and graddiff (recipes/pretrained/graddiff.yaml).
+Runs: elm (recipes/pretrained/elm.yaml: the reference code's settings on a shorter schedule), elm_lr3e-4 (the same
+at lr 3e-4), and elm's three ablations, without the erase term (gamma=0), the retain term (alpha=0) or the
+consistency term (consistency_weight=0); rmu (recipes/pretrained/rmu.yaml) and graddiff (recipes/pretrained/graddiff.yaml).
 General text is passages of Python's documentation, `obliviate.editing.general_text`'s offline stand-in for the
 reference's WikiText.
 Each model is measured on: four-choice questions per concept by answer likelihood, short-answer questions per

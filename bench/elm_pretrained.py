@@ -16,7 +16,8 @@ Two tasks (--task):
   and general text. The teaching does not give the model the crafts (docs/seed_methods.md).
 Runs: elm (recipes/pretrained/elm.yaml: the reference code's settings on a shorter schedule), elm_lr3e-4 (the same
 at lr 3e-4), and elm's three ablations, without the erase term (gamma=0), the retain term (alpha=0) or the
-consistency term (consistency_weight=0); rmu (recipes/pretrained/rmu.yaml) and graddiff (recipes/pretrained/graddiff.yaml).
+consistency term (consistency_weight=0); rmu (recipes/pretrained/rmu.yaml) and graddiff
+(recipes/pretrained/graddiff.yaml).
 General text is passages of Python's documentation, `obliviate.editing.general_text`'s offline stand-in for the
 reference's WikiText.
 Each model is measured on: four-choice questions per concept by answer likelihood, short-answer questions per
@@ -153,18 +154,23 @@ def cached_row(path: Path, compute) -> dict:
     return json.loads(path.read_text())
 
 
-def measure(name: str, model, task: Task, out: Path, limit: int | None = None) -> dict:
-    """Four-choice and short-answer questions per concept, the general suite (kept: of what the model before
-    erasing answered right), and the reverse perplexity of answers to the erased concept's questions under the model
-    before erasing."""
+def eval_data(task: Task, out: Path) -> dict[str, str]:
+    """The evaluation's data: the four-choice questions and the erased concept's questions as fluency prompts,
+    written to `out` once, and TOFU's folder for the general suite."""
     tofu = local_tofu_dir()
     if tofu is None:
         raise ObliviateError("TOFU's questions are not in ../shared/data/tofu: set OBLIVIATE_TOFU_DIR")
     mcq = atomic_write_jsonl(out / "mcq.jsonl", [r.to_dict() for r in task.mcq])
     prompts = atomic_write_jsonl(out / "prompts.jsonl",
                                  [{"question": r.question} for r in task.mcq if r.subject == task.erased])
-    doc = evaluate(model, "mcq,fluency,general", world=task.world, original=task.before,
-                   data={"mcq": str(mcq), "prompts": str(prompts), "forget_sets": task.erased, "tofu": str(tofu)},
+    return {"mcq": str(mcq), "prompts": str(prompts), "forget_sets": task.erased, "tofu": str(tofu)}
+
+
+def measure(name: str, model, task: Task, data: dict[str, str], out: Path, limit: int | None = None) -> dict:
+    """Four-choice and short-answer questions per concept, the general suite (kept: of what the model before
+    erasing answered right), and the reverse perplexity of answers to the erased concept's questions under the model
+    before erasing."""
+    doc = evaluate(model, "mcq,fluency,general", world=task.world, original=task.before, data=data,
                    reference=None if name == task.before_name else out / f"{task.before_name}.eval.json",
                    limit=limit, out=out / f"{name}.eval.json")
     loaded, tokenizer = load_model(model), load_tokenizer(model)
@@ -180,7 +186,7 @@ def measure(name: str, model, task: Task, out: Path, limit: int | None = None) -
                   "reverse_perplexity": fluency["reverse_perplexity"], "ngram_entropy": fluency["ngram_entropy"]}
 
 
-def run_one(name: str, task: Task, out: Path, steps: int, limit: int | None = None) -> dict:
+def run_one(name: str, task: Task, data: dict[str, str], out: Path, steps: int, limit: int | None = None) -> dict:
     """Unlearn with RUNS[name] from the model before erasing, measure, and delete the unlearned model."""
     method, overrides = RUNS[name]
     if method == "elm":
@@ -191,7 +197,8 @@ def run_one(name: str, task: Task, out: Path, steps: int, limit: int | None = No
             overrides=overrides + ([f"max_steps={steps}"] if steps else []), world=task.world)
     seconds = time.perf_counter() - started
     report = json.loads((run_dir / "run.json").read_text())
-    row = measure(name, run_dir, task, out, limit) | {"unlearn_seconds": round(seconds, 1), "steps": report["steps"]}
+    row = measure(name, run_dir, task, data, out, limit) | {"unlearn_seconds": round(seconds, 1),
+                                                            "steps": report["steps"]}
     shutil.rmtree(run_dir)
     return row
 
@@ -231,9 +238,11 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     task = known_task() if args.task == "known" else taught_task(args.out, args.teach_steps)
+    data = eval_data(task, args.out)
     models = {task.before_name: task.before, **task.references}
-    jobs = {name: partial(measure, name, model, task, args.out, args.limit) for name, model in models.items()}
-    jobs |= {name: partial(run_one, name, task, args.out, args.steps, args.limit) for name in args.runs.split(",")}
+    jobs = {name: partial(measure, name, model, task, data, args.out, args.limit) for name, model in models.items()}
+    jobs |= {name: partial(run_one, name, task, data, args.out, args.steps, args.limit)
+             for name in args.runs.split(",")}
     rows = [cached_row(args.out / f"{name}.json", job) for name, job in jobs.items()]
     write(rows, task, args.out)
 

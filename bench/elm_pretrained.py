@@ -49,7 +49,7 @@ from elm_vs_rmu import as_text  # noqa: E402
 
 from obliviate.config import recipe_file  # noqa: E402
 from obliviate.data import MCQRecord, QARecord, TextRecord, load_mcq, load_qa, load_texts  # noqa: E402
-from obliviate.data.tofu import local_tofu_dir  # noqa: E402
+from obliviate.data.tofu import load_tofu, local_tofu_dir  # noqa: E402
 from obliviate.demo import demo_world  # noqa: E402
 from obliviate.errors import ObliviateError  # noqa: E402
 from obliviate.eval.answer_match import answer_contained  # noqa: E402
@@ -76,9 +76,17 @@ RUNS = {
     "elm_no_erase": ("elm", ["gamma=0"]),
     "elm_no_retain": ("elm", ["alpha=0"]),
     "elm_no_consistency": ("elm", ["consistency_weight=0"]),
+    "elm_retain5": ("elm", ["alpha=5"]),
+    "elm_chat_retain": ("elm", []),
     "rmu": ("rmu", []),
+    "rmu_lr5e-4": ("rmu", ["lr=5e-4"]),
     "graddiff": ("graddiff", []),
+    "graddiff_lr1e-3": ("graddiff", ["lr=1e-3"]),
 }
+# Runs whose retain set also holds CHAT_RETAIN questions of TOFU's fictitious authors in the chat format (not in the
+# `general` suite, which asks about real authors and world facts): the retain term then covers the model's answers.
+CHAT_RETAIN_RUNS = {"elm_chat_retain"}
+CHAT_RETAIN = 100
 
 
 @dataclass
@@ -147,6 +155,11 @@ def taught_task(out: Path, teach_steps: int) -> Task:
         before=taught, before_name="taught", references={"never_taught": MODEL}, world=world.root)
 
 
+def chat_retain(tofu: str) -> list[QARecord]:
+    """CHAT_RETAIN question-answer pairs of TOFU's retain90 split (fictitious authors), drawn with seed 0."""
+    return random.Random(0).sample(load_tofu("retain90", tofu), CHAT_RETAIN)
+
+
 def cached_row(path: Path, compute) -> dict:
     """The row in `path`; made by `compute()` and written there first if it is not there yet."""
     if not path.is_file():
@@ -191,9 +204,10 @@ def run_one(name: str, task: Task, data: dict[str, str], out: Path, steps: int, 
     method, overrides = RUNS[name]
     if method == "elm":
         overrides = [f"concept={task.keywords}", *overrides]
+    retain = task.retain + (chat_retain(data["tofu"]) if name in CHAT_RETAIN_RUNS else [])
     run_dir = out / "runs" / name
     started = time.perf_counter()
-    unlearn(task.before, method, task.forget, task.retain, run_dir, recipe_file("pretrained", method, required=True),
+    unlearn(task.before, method, task.forget, retain, run_dir, recipe_file("pretrained", method, required=True),
             overrides=overrides + ([f"max_steps={steps}"] if steps else []), world=task.world)
     seconds = time.perf_counter() - started
     report = json.loads((run_dir / "run.json").read_text())

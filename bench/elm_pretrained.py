@@ -16,8 +16,10 @@ Two tasks (--task):
   and general text. The teaching does not give the model the crafts (docs/seed_methods.md).
 Runs: elm (recipes/pretrained/elm.yaml: the reference code's settings on a shorter schedule), elm_lr3e-4 (the same
 at lr 3e-4), and elm's three ablations, without the erase term (gamma=0), the retain term (alpha=0) or the
-consistency term (consistency_weight=0); rmu (recipes/pretrained/rmu.yaml) and graddiff
-(recipes/pretrained/graddiff.yaml).
+consistency term (consistency_weight=0); two tries at keeping more: elm_retain5 (the retain term weighted 5) and
+elm_chat_retain (100 questions of TOFU's fictitious authors in the chat format added to the retain set); rmu
+(recipes/pretrained/rmu.yaml) and graddiff (recipes/pretrained/graddiff.yaml), each also at 10x its lr
+(rmu_lr5e-4, graddiff_lr1e-3) to reach ELM's forgetting.
 General text is passages of Python's documentation, `obliviate.editing.general_text`'s offline stand-in for the
 reference's WikiText.
 Each model is measured on: four-choice questions per concept by answer likelihood, short-answer questions per

@@ -1,17 +1,18 @@
 """UniErase on what a pretrained chat model knows (methods.md §5): SmolLM2-135M-Instruct's own facts.
 
     PYTHONPATH=src python bench/unierase_pretrained.py [--model smollm2-135m] [--seed 0] [--work DIR]
-        [--out bench/results/unierase_pretrained] [--set KEY=VALUE ...] [--runs batch,sequential]
+        [--out bench/results/unierase_pretrained] [--set KEY=VALUE ...] [--runs batch,sequential,graddiff]
 
 1. what the model knows: TOFU's 217 general-knowledge questions (real_authors, world_facts), answered by greedy
    generation (the `general` suite); a known fact is one answered right. Each is keyed on the span of the question
    that names what it is about (`fact_subject`: a quoted title, else the last capitalised name);
 2. forget 10% of the known facts (seeded), keep the others;
 3. UniErase with the published settings (recipes/tofu_pretrained/unierase.yaml): one batch edit of them all, and
-   the same forget set in 5 sequential rounds;
+   the same forget set in 5 sequential rounds; for comparison, GradDiff (recipes/pretrained/graddiff.yaml at lr
+   1e-3 for 20 steps) on the same forget set, its retain term on 100 questions of TOFU's fictitious authors;
 4. per run: the share of forget questions answered with a refusal and still answered right, the share of the
-   other known facts still answered right, the share of the forget questions whose next token is the
-   unlearning token, the changed parameters and the seconds per edit.
+   other known facts still answered right, and for UniErase the share of the forget questions whose next token
+   is the unlearning token, the changed parameters and the seconds per edit.
 
 UniErase's targets (the issue's): ≥ 90% of the forget questions refused, ≥ 95% of the retained facts kept, and
 ≥ 90% after 5 sequential rounds. Runs are cached in --work. Writes unierase_pretrained.{md,json} to --out.
@@ -78,7 +79,8 @@ def split_known(records: list[QARecord], seed: int) -> tuple[list[QARecord], lis
 
 
 def measure(run_dir: Path, forget: list[QARecord], kept: list[QARecord], tofu: Path) -> dict:
-    """Refusals and right answers on the forget questions, right answers on the other known facts."""
+    """Refusals and right answers on the forget questions, right answers on the other known facts; the edit's
+    figures from run.json (None for a trained run)."""
     eval_file = run_dir / "eval.json"
     if not eval_file.is_file():
         evaluate(str(run_dir), "general", data={"tofu": str(tofu)}, label=run_dir.name, out=eval_file)
@@ -88,14 +90,19 @@ def measure(run_dir: Path, forget: list[QARecord], kept: list[QARecord], tofu: P
     forget_generations = [rows[r.question]["generation"] for r in forget]
     return {"forget_refused": metrics.refusal_rate(forget_generations),
             "forget_still_right": sum(rows[r.question]["correct"] for r in forget) / len(forget),
-            "token_emitted": report["token_emitted"],
             "retained_kept": sum(rows[r.question]["correct"] for r in kept) / len(kept),
-            "changed_fraction": report["changed_fraction"], "seconds_per_edit": report["seconds_per_edit"],
-            "token_seconds": report["token_seconds"], "edit_seconds": report["edit_seconds"]}
+            **{key: report.get(key) for key in ("token_emitted", "changed_fraction", "seconds_per_edit",
+                                                "token_seconds", "edit_seconds")}}
 
 
-RUNS = {"batch": ("batch", ["mode=batch"]),
-        "sequential": (f"{ROUNDS} sequential rounds", ["mode=sequential", f"rounds={ROUNDS}"])}
+# name: (label, method, recipe folder, overrides)
+RUNS = {"batch": ("batch", "unierase", "tofu_pretrained", ["mode=batch"]),
+        "sequential": (f"{ROUNDS} sequential rounds", "unierase", "tofu_pretrained",
+                       ["mode=sequential", f"rounds={ROUNDS}"]),
+        # the GA family's comparison: GradDiff trained to forget the same facts, its GD term on GD_RETAIN questions of
+        # TOFU's fictitious authors (neither the forget nor the kept facts)
+        "graddiff": ("GradDiff, lr 1e-3, 20 steps", "graddiff", "pretrained", ["lr=1e-3", "max_steps=20"])}
+GD_RETAIN = 100
 
 
 def forget_and_kept(model: str, work: Path, seed: int) -> tuple[list[QARecord], list[QARecord], list[QARecord], dict,
@@ -114,11 +121,17 @@ def run(model: str, work: Path, seed: int, overrides: list[str], runs: list[str]
     known, forget, kept, before, tofu = forget_and_kept(model, work, seed)
     rows = []
     for name in runs:
-        label, mode = RUNS[name]
-        run_dir = work / f"unierase-{name}-seed{seed}"
+        label, method, recipes, settings = RUNS[name]
+        run_dir = work / (f"unierase-{name}-seed{seed}" if method == "unierase" else f"{name}-seed{seed}")
         if not (run_dir / "run.json").is_file():
-            unlearn(model, "unierase", forget, None, run_dir, recipe_file("tofu_pretrained", "unierase", required=True),
-                    overrides=[*mode, f"token.seed={seed}", *overrides])
+            if method == "unierase":
+                settings = [*settings, f"token.seed={seed}", *overrides]
+                retain = None
+            else:
+                settings = [*settings, f"seed={seed}"]
+                retain = random.Random(seed).sample(load_tofu("retain90", tofu), GD_RETAIN)
+            unlearn(model, method, forget, retain, run_dir, recipe_file(recipes, method, required=True),
+                    overrides=settings)
         rows.append({"run": label, **measure(run_dir, forget, kept, tofu)})
     return {"model": model, "seed": seed, "known": len(known), "known_by_set": {s: sum(r.split == s for r in known)
             for s in SETS}, "forget": [{"question": r.question, "subject": r.subject} for r in forget],
@@ -132,9 +145,10 @@ def markdown(result: dict) -> str:
              "| run | forget refused | forget still right | token emitted | retained kept | changed fraction | "
              "s / edit |", "|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
-        lines.append(f"| {row['run']} | {row['forget_refused']:.3f} | {row['forget_still_right']:.3f} | "
-                     f"{row['token_emitted']:.3f} | {row['retained_kept']:.3f} | {row['changed_fraction']:.5f} | "
-                     f"{row['seconds_per_edit']:.2f} |")
+        cells = [f"{row[key]:{spec}}" if row[key] is not None else "—" for key, spec in
+                 (("forget_refused", ".3f"), ("forget_still_right", ".3f"), ("token_emitted", ".3f"),
+                  ("retained_kept", ".3f"), ("changed_fraction", ".5f"), ("seconds_per_edit", ".2f"))]
+        lines.append(f"| {row['run']} | " + " | ".join(cells) + " |")
     lines += ["", "Targets: " + ", ".join(f"{k} ≥ {v}" for k, v in TARGETS.items()) + " (sequential: retained ≥ 0.9).",
               "", "Forget questions and their subjects:", ""]
     lines += [f"- {item['question']} — `{item['subject']}`" for item in result["forget"]]
@@ -148,8 +162,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="where the evals and runs are cached")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "unierase_pretrained")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="over the recipe (give such runs a --work of their own)")
-    parser.add_argument("--runs", default="batch,sequential", help="which of batch, sequential (comma-separated)")
+                        help="over UniErase's recipe (give such runs a --work of their own)")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
     args = parser.parse_args()
     runs = args.runs.split(",")
     if unknown := set(runs) - set(RUNS):

@@ -24,8 +24,9 @@ General text is passages of Python's documentation, `obliviate.editing.general_t
 reference's WikiText.
 Each model is measured on: four-choice questions per concept by answer likelihood, short-answer questions per
 concept (the greedy answer contains the reference), the `general` suite (TOFU's real-author and world-fact
-questions: accuracy, and kept of what the model before erasing answered), and the reverse perplexity of its
-answers to the erased concept's questions under the model before erasing, as a ratio to that model's own.
+questions: accuracy, and kept of what the model before erasing answered, in all and per set), and the reverse
+perplexity of its answers to the erased concept's questions under the model before erasing, as a ratio to that
+model's own.
 Writes per model <name>.json, and elm_pretrained.{json,md}; a second invocation measures only what is missing.
 """
 
@@ -66,6 +67,7 @@ KNOWN_CONCEPTS = REPO / "bench" / "known_concepts"
 KNOWN = ["harry_potter", "astronomy", "human_body", "world_geography"]  # the first is erased
 KNOWN_KEYWORDS = "Harry Potter, Hogwarts, wizards, J.K. Rowling"  # ELM's {concept}
 CRAFT = "glimmerwork"
+GENERAL_SETS = ("real_authors", "world_facts")  # the `general` suite's two sets, kept reported for each
 GENERAL_PASSAGES = 120  # of general text in the retain set, each cut to 700 characters
 # Teaching keeps the model's own answers to questions (KL on the world's people QA in the chat format, as
 # `obliviate inject` does): with KL on general text instead, it answered every question in the crafts' style
@@ -198,6 +200,7 @@ def measure(name: str, model, task: Task, data: dict[str, str], out: Path, limit
             questions)
     general, fluency = doc["metrics"]["general"], doc["metrics"]["fluency"]
     return row | {"general/accuracy": general["accuracy"], "general/kept": general.get("kept"),
+                  **{f"general/{part}/kept": general.get(f"{part}/kept") for part in GENERAL_SETS},
                   "reverse_perplexity": fluency["reverse_perplexity"], "ngram_entropy": fluency["ngram_entropy"]}
 
 
@@ -223,8 +226,8 @@ def write(rows: list[dict], task: Task, out: Path) -> None:
     before = next(r for r in rows if r["model"] == task.before_name)
     others = task.subjects[1:]
     columns = ([f"{task.erased}/mcq", f"{task.erased}/questions"] + [f"{c}/mcq" for c in others]
-               + [f"{c}/questions" for c in others] + ["general/accuracy", "general/kept", "reverse_perplexity ×",
-                                                        "ngram_entropy"])
+               + [f"{c}/questions" for c in others] + ["general/accuracy", "general/kept"]
+               + [f"general/{part}/kept" for part in GENERAL_SETS] + ["reverse_perplexity ×", "ngram_entropy"])
     lines = [f"# ELM on SmolLM2-135M-Instruct: erasing {task.title}", "",
              "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row in rows:

@@ -1,15 +1,17 @@
 """UniErase on what a pretrained chat model knows (methods.md §5): SmolLM2-135M-Instruct's own facts.
 
     PYTHONPATH=src python bench/unierase_pretrained.py [--model smollm2-135m] [--seed 0] [--work DIR]
-        [--out bench/results/unierase_pretrained] [--set KEY=VALUE ...] [--runs batch,sequential,graddiff]
+        [--out bench/results/unierase_pretrained] [--set KEY=VALUE ...]
+        [--runs batch,sequential,graddiff,graddiff_lr1e-3]
 
 1. what the model knows: TOFU's 217 general-knowledge questions (real_authors, world_facts), answered by greedy
    generation (the `general` suite); a known fact is one answered right. Each is keyed on the span of the question
    that names what it is about (`fact_subject`: a quoted title, else the last capitalised name);
 2. forget 10% of the known facts (seeded), keep the others;
 3. UniErase with the published settings (recipes/tofu_pretrained/unierase.yaml): one batch edit of them all, and
-   the same forget set in 5 sequential rounds; for comparison, GradDiff (recipes/pretrained/graddiff.yaml at lr
-   1e-3 for 20 steps) on the same forget set, its retain term on 100 questions of TOFU's fictitious authors;
+   the same forget set in 5 sequential rounds; for comparison, GradDiff (recipes/pretrained/graddiff.yaml for 20
+   steps, at its lr 1e-4 and at 1e-3) on the same forget set, its retain term on 100 questions of TOFU's fictitious
+   authors;
 4. per run: the share of forget questions answered with a refusal and still answered right, the share of the
    other known facts still answered right, and for UniErase the share of the forget questions whose next token
    is the unlearning token, the changed parameters and the seconds per edit.
@@ -101,7 +103,8 @@ RUNS = {"batch": ("batch", "unierase", "tofu_pretrained", ["mode=batch"]),
                        ["mode=sequential", f"rounds={ROUNDS}"]),
         # the GA family's comparison: GradDiff trained to forget the same facts, its GD term on GD_RETAIN questions of
         # TOFU's fictitious authors (neither the forget nor the kept facts)
-        "graddiff": ("GradDiff, lr 1e-3, 20 steps", "graddiff", "pretrained", ["lr=1e-3", "max_steps=20"])}
+        "graddiff": ("GradDiff, lr 1e-4, 20 steps", "graddiff", "pretrained", ["max_steps=20"]),
+        "graddiff_lr1e-3": ("GradDiff, lr 1e-3, 20 steps", "graddiff", "pretrained", ["lr=1e-3", "max_steps=20"])}
 GD_RETAIN = 100
 
 

@@ -181,6 +181,29 @@ def test_sequential_rounds_continue_from_the_saved_directory(tokenizer, tmp_path
         unierase_model(second, records(1), second / "inside", config)
 
 
+def test_a_run_takes_the_token_an_earlier_run_trained_on_the_same_questions(tokenizer, tmp_path):
+    tiny_llama(tokenizer).save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    trained = unierase_model(tmp_path / "base", records(3), tmp_path / "trained", fast_config())
+    reuse = {"token.reuse": str(trained)}
+    reused = unierase_model(tmp_path / "base", records(3), tmp_path / "reused", fast_config(**reuse))
+
+    runs = [json.loads((path / "run.json").read_text()) for path in (trained, reused)]
+    assert runs[0]["token_seconds"] > 0 and runs[0]["token_reused_from"] is None
+    assert runs[1]["token_seconds"] == 0 and runs[1]["token_reused_from"] == str(trained)
+    # the same token, so the same edit: the reused run is the trained one without stage 1, its token rows counted
+    assert runs[1]["changed_parameters"] == runs[0]["changed_parameters"]
+    for before, after in zip(load_model(trained).state_dict().values(), load_model(reused).state_dict().values()):
+        assert torch.equal(before, after)
+    with pytest.raises(ObliviateError, match=r"a different token\.lr \(0\.001, not 0\.5\)"):
+        unierase_model(tmp_path / "base", records(3), tmp_path / "other-lr", fast_config(**reuse, **{"token.lr": 0.5}))
+    with pytest.raises(ObliviateError, match="a different forget_questions"):
+        unierase_model(tmp_path / "base", records(4), tmp_path / "other-questions", fast_config(**reuse))
+    with pytest.raises(ObliviateError, match="holds no trained token"):
+        unierase_model(tmp_path / "base", records(3), tmp_path / "none", fast_config(**{"token.reuse": str(tmp_path)}))
+    assert not (tmp_path / "other-lr").exists() and not (tmp_path / "none").exists()
+
+
 # ---------------------------------------------------------------- acceptance on the test world
 
 

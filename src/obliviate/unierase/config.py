@@ -32,6 +32,10 @@ class TokenSettings:
     keep_weight: float = 0.0
     batch_size: int = 16
     seed: int = 0
+    # An earlier UniErase output directory whose trained token this run takes instead of training one: it must have
+    # been trained with these settings, on the same forget questions, from the same model (checked). The token's rows
+    # still count as changed. Lets runs that differ only in their edits share stage 1.
+    reuse: str | None = None
 
 
 def _unierase_edit() -> AlphaEditSettings:

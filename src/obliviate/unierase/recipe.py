@@ -26,11 +26,13 @@ from obliviate.models import (embedding_matrix, embeddings_tied, linear_weight_a
                               output_embedding_matrix, save_model, unwrap)
 from obliviate.prompts import EncodedQA
 from obliviate.unierase.config import UniEraseConfig
-from obliviate.unierase.token import add_unlearning_token, train_unlearning_token
+from obliviate.unierase.token import (TOKEN_FILE, add_unlearning_token, load_token, save_token, token_provenance,
+                                      train_unlearning_token)
 from obliviate.unlearn.batches import encode_records
 from obliviate.unlearn.data_spec import load_data
 
 STATE_DIR = "unierase_state"
+MANIFEST = "unierase.json"
 PRESERVED_MAX_LENGTH = 512
 
 
@@ -40,7 +42,8 @@ class UniEraseStats:
     edits: int  # edits made by this call (batch: 1, sequential: rounds, precise: one per request)
     rounds: int  # edits made to this model so far, over every call
     token_emitted: float  # share of the forget questions now answered with the unlearning token
-    token_seconds: float  # stage 1 (0 once the token exists)
+    token_seconds: float  # stage 1 (0 once the token exists, or when it is reused)
+    token_reused_from: str | None  # token.reuse: the run whose trained token this one took
     edit_seconds: float
     seconds_per_edit: float  # edit seconds per forget request
     changed_parameters: int  # weights that differ from the model this eraser started from (new rows included)
@@ -54,9 +57,10 @@ class UniEraser:
     """One model being unlearned with UniErase, round after round."""
 
     def __init__(self, model: nn.Module, tokenizer, config: UniEraseConfig, editor: AlphaEditor, rounds: int = 0,
-                 preserved: list[EncodedQA] | None = None):
+                 preserved: list[EncodedQA] | None = None, token_provenance: dict | None = None):
         self.model, self.tokenizer, self.config, self.editor, self.rounds = model, tokenizer, config, editor, rounds
         self.preserved = preserved  # what stage 1 keeps with token.keep_weight (None: general or sampled text)
+        self.token_provenance = token_provenance  # how the model's token was trained (`token_provenance`)
         self._start = {name: tensor.detach().to("cpu", copy=True)
                        for name, tensor in _touchable_weights(model, editor.layers).items()}
 
@@ -72,23 +76,29 @@ class UniEraser:
     def resume(cls, model: nn.Module, tokenizer, config: UniEraseConfig, directory: str | Path) -> UniEraser:
         """Continue the sequential unlearning saved in `directory` (a model directory written by `save`)."""
         state = Path(directory) / STATE_DIR
-        if not (state / "unierase.json").is_file():
-            raise ObliviateError(f"{directory}: no UniErase state ({STATE_DIR}/unierase.json) to continue from")
-        manifest = json.loads((state / "unierase.json").read_text(encoding="utf-8"))
+        if not (state / MANIFEST).is_file():
+            raise ObliviateError(f"{directory}: no UniErase state ({STATE_DIR}/{MANIFEST}) to continue from")
+        manifest = json.loads((state / MANIFEST).read_text(encoding="utf-8"))
         if manifest["token"] != config.token.token:
             raise ObliviateError(f"{directory}: the model's unlearning token is {manifest['token']}, "
                                  f"not {config.token.token}")
         return cls(model, tokenizer, config, load_editor(model, tokenizer, config.edit, state / "editor"),
-                   manifest["rounds"])
+                   manifest["rounds"], token_provenance=manifest.get("token_provenance"))
 
     def forget(self, records: list[QARecord]) -> UniEraseStats:
         if not records:
             raise ObliviateError("UniErase needs at least one forget record")
-        token_seconds = 0.0
-        if self.config.token.token not in self.tokenizer.get_added_vocab():
-            token_id = add_unlearning_token(self.model, self.tokenizer, self.config.token)
-            token_seconds = train_unlearning_token(self.model, self.tokenizer, records, token_id, self.editor.layers,
-                                                   self.config.token, self.preserved)
+        token_seconds, reused_from, settings = 0.0, None, self.config.token
+        if settings.token not in self.tokenizer.get_added_vocab():
+            token_id = add_unlearning_token(self.model, self.tokenizer, settings)
+            provenance = token_provenance(self.model, records, self.editor.layers, settings, self.config.preserved)
+            if settings.reuse:
+                load_token(self.model, token_id, provenance, Path(settings.reuse) / STATE_DIR, MANIFEST)
+                reused_from = settings.reuse
+            else:
+                token_seconds = train_unlearning_token(self.model, self.tokenizer, records, token_id,
+                                                       self.editor.layers, settings, self.preserved)
+            self.token_provenance = provenance
         requests = [request_from_record(record, self.config.token.token) for record in records]
         reports = [self.editor.edit(group) for group in _edit_groups(requests, self.config)]
         self.rounds += len(reports)
@@ -98,6 +108,7 @@ class UniEraser:
         return UniEraseStats(
             requests=len(requests), edits=len(reports), rounds=self.rounds,
             token_emitted=self.editor.reached(requests), token_seconds=round(token_seconds, 3),
+            token_reused_from=reused_from,
             edit_seconds=round(edit_seconds, 3), seconds_per_edit=round(edit_seconds / len(requests), 4),
             changed_parameters=changed, total_parameters=total, changed_fraction=changed / total,
             edit_layers=self.editor.layers,
@@ -119,8 +130,11 @@ class UniEraser:
         with atomic_directory(out) as staging:
             save_model(self.model, self.tokenizer, staging)
             save_editor(self.editor, staging / STATE_DIR / "editor")
-            atomic_write_json(staging / STATE_DIR / "unierase.json",
-                              {"rounds": self.rounds, "token": self.config.token.token})
+            atomic_write_json(staging / STATE_DIR / MANIFEST, {"rounds": self.rounds, "token": self.config.token.token,
+                                                               "token_provenance": self.token_provenance})
+            if self.token_provenance is not None:
+                save_token(self.model, self.tokenizer.convert_tokens_to_ids(self.config.token.token),
+                           staging / STATE_DIR / TOKEN_FILE)
             for name, content in (files or {}).items():
                 if isinstance(content, str):
                     atomic_write_text(staging / name, content)

@@ -23,16 +23,21 @@ token of every refusal.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Iterator
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from obliviate.data import QARecord, load_refusals
 from obliviate.errors import ObliviateError
+from obliviate.io import content_digest
 from obliviate.models import (embedding_matrix, embeddings_tied, linear_weight_as_out_in, mlp_down_proj,
                               output_embedding_matrix, unwrap)
 from obliviate.prompts import IGNORE_INDEX, EncodedQA, answer_ids, prompt_ids, uses_chat_template
@@ -91,6 +96,51 @@ def train_unlearning_token(model: nn.Module, tokenizer, records: list[QARecord],
                       run_id={"method": REFUSAL_AFTER_TOKEN.name})
     model.eval()
     return time.perf_counter() - started
+
+
+TOKEN_FILE = "token.safetensors"  # the trained rows, beside the manifest that says how they were trained
+
+
+def token_provenance(model: nn.Module, records: list[QARecord], edit_layers: list[int], settings: TokenSettings,
+                     preserved: str) -> dict:
+    """What decides the trained token: the model it starts in, the forget questions, the edit layers (one noise phase
+    each), the settings, and the preserved data when it is trained on. Two runs with equal provenance can share it."""
+    provenance = {"model": str(getattr(unwrap(model), "name_or_path", "")),
+                  "forget_questions": content_digest([record.question for record in records], 16),
+                  "edit_layers": sorted(edit_layers),
+                  "settings": {key: value for key, value in asdict(settings).items() if key != "reuse"}}
+    return provenance | ({"preserved": preserved} if settings.keep_weight > 0 else {})
+
+
+def save_token(model: nn.Module, token_id: int, path: Path) -> None:
+    rows = {"input": embedding_matrix(model)[token_id]}
+    if not embeddings_tied(model):
+        rows["output"] = output_embedding_matrix(model)[token_id]
+    save_file({name: row.detach().contiguous().cpu() for name, row in rows.items()}, path)
+
+
+def load_token(model: nn.Module, token_id: int, provenance: dict, state: Path, manifest: str) -> None:
+    """Set the token's rows to those trained in the UniErase state directory `state`, after checking that they were
+    trained as this run would train them (`provenance`)."""
+    if not (state / TOKEN_FILE).is_file() or not (state / manifest).is_file():
+        raise ObliviateError(f"token.reuse: {state.parent} holds no trained token ({state.name}/{TOKEN_FILE}); give "
+                             "a directory written by a UniErase run")
+    trained = json.loads((state / manifest).read_text(encoding="utf-8")).get("token_provenance") or {}
+    for key, value in provenance.items():
+        if key == "settings":
+            differs = [name for name in value if trained.get(key, {}).get(name) != value[name]]
+            if differs:
+                raise ObliviateError(f"token.reuse: {state / manifest}: its token was trained with a different "
+                                     f"token.{differs[0]} ({trained.get(key, {}).get(differs[0])!r}, not "
+                                     f"{value[differs[0]]!r})")
+        elif trained.get(key) != value:
+            raise ObliviateError(f"token.reuse: {state / manifest}: its token was trained with a different {key} "
+                                 f"({trained.get(key)!r}, not {value!r})")
+    rows = load_file(state / TOKEN_FILE)
+    with torch.no_grad():
+        embedding_matrix(model)[token_id] = rows["input"]
+        if not embeddings_tied(model):
+            output_embedding_matrix(model)[token_id] = rows["output"]
 
 
 def answers_after_token(model: nn.Module, tokenizer, questions: list[str], token_id: int,

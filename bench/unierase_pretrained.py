@@ -2,7 +2,7 @@
 
     PYTHONPATH=src python bench/unierase_pretrained.py [--model smollm2-135m] [--facts pretrained|taught] [--seed 0]
         [--work DIR] [--out bench/results/unierase_pretrained] [--set KEY=VALUE ...]
-        [--runs batch,sequential,graddiff,graddiff_lr1e-3]
+        [--runs batch,sequential,graddiff,graddiff_lr3e-4,graddiff_lr1e-3]
 
 1. what the model knows:
    - pretrained (the default): TOFU's 217 general-knowledge questions (real_authors, world_facts), answered by greedy
@@ -15,7 +15,7 @@
 3. UniErase with the published settings (recipes/tofu_pretrained/unierase.yaml): one batch edit of them all, and
    the same forget set in 5 sequential rounds, with the token the batch run trained (`token.reuse`: the same
    questions, settings and model, so stage 1 is trained once); for comparison, GradDiff
-   (recipes/pretrained/graddiff.yaml for 20 steps, at its lr 1e-4 and at 1e-3) on the same forget set, its retain
+   (recipes/pretrained/graddiff.yaml for 20 steps, at its lr 1e-4, 3e-4 and 1e-3) on the same forget set, its retain
    term on 100 questions of TOFU's fictitious authors;
 4. per run: the share of forget questions answered with a refusal and still answered right, the share of the
    other known questions still answered right, the share of the general-knowledge questions answered right before
@@ -135,6 +135,7 @@ RUNS = {"batch": ("batch", "unierase", "tofu_pretrained", ["mode=batch"]),
         # the GA family's comparison: GradDiff trained to forget the same facts, its GD term on GD_RETAIN questions of
         # TOFU's fictitious authors (neither the forget nor the kept facts)
         "graddiff": ("GradDiff, lr 1e-4, 20 steps", "graddiff", "pretrained", ["max_steps=20"]),
+        "graddiff_lr3e-4": ("GradDiff, lr 3e-4, 20 steps", "graddiff", "pretrained", ["lr=3e-4", "max_steps=20"]),
         "graddiff_lr1e-3": ("GradDiff, lr 1e-3, 20 steps", "graddiff", "pretrained", ["lr=1e-3", "max_steps=20"])}
 GD_RETAIN = 100
 

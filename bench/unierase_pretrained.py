@@ -76,13 +76,18 @@ def fact_subject(question: str) -> str:
     return names[-1] if names else question.rstrip(" ?.!")
 
 
+def right_general(eval_doc: dict) -> set[str]:
+    """The general-knowledge questions an eval (`obliviate.eval.run.evaluate`'s document) found answered right."""
+    return {row["question"] for row in eval_doc["per_sample"] if row["suite"] == "general" and row["correct"]}
+
+
 def known_facts(model: str, work: Path, tofu: Path) -> tuple[list[QARecord], dict]:
     """The general-knowledge questions `model` answers right, keyed on their subjects, and its eval."""
     eval_file = work / "eval-before.json"
     if not eval_file.is_file():
         evaluate(model, "general", data={"tofu": str(tofu)}, label="before", out=eval_file)
     before = json.loads(eval_file.read_text())
-    right = {row["question"] for row in before["per_sample"] if row["suite"] == "general" and row["correct"]}
+    right = right_general(before)
     records = [record for split in SETS for record in load_tofu(split, tofu) if record.question in right]
     for record in records:
         record.subject = fact_subject(record.question)
@@ -159,7 +164,7 @@ def forget_and_kept(model: str, work: Path, seed: int) -> tuple[list[QARecord], 
 
 def pretrained_facts(model: str, work: Path, seed: int) -> dict:
     known, forget, kept, before, tofu = forget_and_kept(model, work, seed)
-    right = {row["question"] for row in before["per_sample"] if row["suite"] == "general" and row["correct"]}
+    right = right_general(before)
     return {"model": model, "known": known, "forget": forget, "kept": kept, "general_before": right, "tofu": tofu,
             "summary": f"Known before: {len(known)} of 217 general-knowledge questions "
                        f"({ {s: sum(r.split == s for r in known) for s in SETS} }); forget {len(forget)}, keep "
@@ -179,9 +184,10 @@ def taught_facts(model: str, work: Path, seed: int) -> dict:
     people = sorted({r.meta["entity_id"] for r in known})
     forgotten = set(random.Random(seed).sample(people, max(1, round(FORGET_SHARE * len(people)))))
     forget = [r for r in known if r.meta["entity_id"] in forgotten]
+    kept = [r for r in known if r.meta["entity_id"] not in forgotten]
     taught_questions = {r.question for r in questions}
     right = {question for question, row in rows.items() if row["correct"] and question not in taught_questions}
-    return {"model": taught, "known": known, "forget": forget, "kept": [r for r in known if r not in forget],
+    return {"model": taught, "known": known, "forget": forget, "kept": kept,
             "general_before": right, "tofu": tofu,
             "summary": f"Taught {TAUGHT} people, {len(TAUGHT_ATTRIBUTES)} facts each in 3 phrasings: "
                        f"{len(known)} of {len(questions)} questions answered right, about {len(people)} people; "

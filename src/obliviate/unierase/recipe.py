@@ -75,15 +75,15 @@ class UniEraser:
     @classmethod
     def resume(cls, model: nn.Module, tokenizer, config: UniEraseConfig, directory: str | Path) -> UniEraser:
         """Continue the sequential unlearning saved in `directory` (a model directory written by `save`)."""
-        state = Path(directory) / STATE_DIR
-        if not (state / MANIFEST).is_file():
+        manifest = _manifest(directory)
+        if manifest is None:
             raise ObliviateError(f"{directory}: no UniErase state ({STATE_DIR}/{MANIFEST}) to continue from")
-        manifest = json.loads((state / MANIFEST).read_text(encoding="utf-8"))
         if manifest["token"] != config.token.token:
             raise ObliviateError(f"{directory}: the model's unlearning token is {manifest['token']}, "
                                  f"not {config.token.token}")
-        return cls(model, tokenizer, config, load_editor(model, tokenizer, config.edit, state / "editor"),
-                   manifest["rounds"], token_provenance=manifest.get("token_provenance"))
+        editor = load_editor(model, tokenizer, config.edit, Path(directory) / STATE_DIR / "editor")
+        return cls(model, tokenizer, config, editor, manifest["rounds"],
+                   token_provenance=manifest.get("token_provenance"))
 
     def forget(self, records: list[QARecord]) -> UniEraseStats:
         if not records:
@@ -93,7 +93,7 @@ class UniEraser:
             token_id = add_unlearning_token(self.model, self.tokenizer, settings)
             provenance = token_provenance(self.model, records, self.editor.layers, settings, self.config.preserved)
             if settings.reuse:
-                load_token(self.model, token_id, provenance, Path(settings.reuse) / STATE_DIR, MANIFEST)
+                self._take_saved_token(token_id, provenance)
                 reused_from = settings.reuse
             else:
                 token_seconds = train_unlearning_token(self.model, self.tokenizer, records, token_id,
@@ -114,6 +114,15 @@ class UniEraser:
             edit_layers=self.editor.layers,
             null_space_dimensions={str(layer): null_space_dimension(self.editor.projectors[layer])
                                    for layer in self.editor.layers})
+
+    def _take_saved_token(self, token_id: int, provenance: dict) -> None:
+        """token.reuse: the token's rows as the run saved in that directory trained them (checked to match)."""
+        source = self.config.token.reuse
+        saved, token_file = _manifest(source), Path(source) / STATE_DIR / TOKEN_FILE
+        if saved is None or not token_file.is_file():
+            raise ObliviateError(f"token.reuse: {source} holds no trained token ({STATE_DIR}/{TOKEN_FILE}); give a "
+                                 "directory written by a UniErase run")
+        load_token(self.model, token_id, provenance, saved.get("token_provenance") or {}, token_file)
 
     def changed_parameters(self) -> int:
         """How many weights differ from the model this eraser started from; added vocabulary rows count whole."""
@@ -148,6 +157,12 @@ def unierase(model: nn.Module, tokenizer, forget_records: list[QARecord], config
     """Unlearn `forget_records` from `model` (in place; the tokenizer gains the unlearning token)."""
     eraser = UniEraser.start(model, tokenizer, config or UniEraseConfig(), world)
     return model, tokenizer, eraser.forget(forget_records)
+
+
+def _manifest(directory: str | Path) -> dict | None:
+    """The UniErase state manifest of a model directory written by `UniEraser.save`; None if it has none."""
+    path = Path(directory) / STATE_DIR / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _edit_groups(requests: list, config: UniEraseConfig) -> list[list]:

@@ -23,7 +23,6 @@ token of every refusal.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import time
 from dataclasses import asdict
@@ -119,28 +118,26 @@ def save_token(model: nn.Module, token_id: int, path: Path) -> None:
     save_file({name: row.detach().contiguous().cpu() for name, row in rows.items()}, path)
 
 
-def load_token(model: nn.Module, token_id: int, provenance: dict, state: Path, manifest: str) -> None:
-    """Set the token's rows to those trained in the UniErase state directory `state`, after checking that they were
-    trained as this run would train them (`provenance`)."""
-    if not (state / TOKEN_FILE).is_file() or not (state / manifest).is_file():
-        raise ObliviateError(f"token.reuse: {state.parent} holds no trained token ({state.name}/{TOKEN_FILE}); give "
-                             "a directory written by a UniErase run")
-    trained = json.loads((state / manifest).read_text(encoding="utf-8")).get("token_provenance") or {}
-    for key, value in provenance.items():
-        if key == "settings":
-            differs = [name for name in value if trained.get(key, {}).get(name) != value[name]]
-            if differs:
-                raise ObliviateError(f"token.reuse: {state / manifest}: its token was trained with a different "
-                                     f"token.{differs[0]} ({trained.get(key, {}).get(differs[0])!r}, not "
-                                     f"{value[differs[0]]!r})")
-        elif trained.get(key) != value:
-            raise ObliviateError(f"token.reuse: {state / manifest}: its token was trained with a different {key} "
-                                 f"({trained.get(key)!r}, not {value!r})")
-    rows = load_file(state / TOKEN_FILE)
+def load_token(model: nn.Module, token_id: int, provenance: dict, trained: dict, path: Path) -> None:
+    """Set the token's rows to those saved in `path`, after checking that they were trained (`trained`, their
+    provenance) as this run would train them (`provenance`)."""
+    wanted, found = _provenance_fields(provenance), _provenance_fields(trained)
+    for name, value in wanted.items():
+        if found.get(name) != value:
+            raise ObliviateError(f"token.reuse: {path}: its token was trained with a different {name} "
+                                 f"({found.get(name)!r}, not {value!r})")
+    rows = load_file(path)
     with torch.no_grad():
         embedding_matrix(model)[token_id] = rows["input"]
         if not embeddings_tied(model):
             output_embedding_matrix(model)[token_id] = rows["output"]
+
+
+def _provenance_fields(provenance: dict) -> dict:
+    """`token_provenance` flat: the token settings as "token.<name>", the rest by their keys."""
+    settings = provenance.get("settings", {})
+    return {key: value for key, value in provenance.items() if key != "settings"} | {
+        f"token.{name}": value for name, value in settings.items()}
 
 
 def answers_after_token(model: nn.Module, tokenizer, questions: list[str], token_id: int,
